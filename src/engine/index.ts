@@ -1,0 +1,7 @@
+export { Tensor, Variable, apply, constant, scalar, where, shapeSize, runtimeFlags } from './tensor.js';
+export type { Shape, TensorLike, OpNode } from './tensor.js';
+export type { DType, AnyTypedArray } from './dtype.js';
+export { ShapeError } from './errors.js';
+export { grad } from './autodiff.js';
+export { realize, configure, config as runtimeConfig, stats as runtimeStats, disposeSessions, cachedSessionCount } from './runtime.js';
+export { OPS, type OpName, type OpAttrs } from './ops/index.js';

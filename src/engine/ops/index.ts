@@ -1,0 +1,19 @@
+// The op table: every primitive defined once (shape rule, ONNX emission, VJP). Each category file is an
+// exhaustive mapped type over its op names, so an op without a VJP entry fails to compile.
+import { elementwiseOps, type ElementwiseAttrs } from './elementwise.js';
+import { linalgOps, type LinalgAttrs } from './linalg.js';
+import { normalizationOps, type NormalizationAttrs } from './normalization.js';
+import { reduceOps, type ReduceAttrs } from './reduce.js';
+import { shapeOps, type ShapeAttrs } from './shape.js';
+import type { OpTableFor } from './types.js';
+
+export type OpAttrs = ElementwiseAttrs & LinalgAttrs & ShapeAttrs & ReduceAttrs & NormalizationAttrs;
+export type OpName = keyof OpAttrs;
+
+export const OPS: OpTableFor<OpAttrs> = {
+  ...elementwiseOps,
+  ...linalgOps,
+  ...shapeOps,
+  ...reduceOps,
+  ...normalizationOps,
+};
