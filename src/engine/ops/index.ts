@@ -1,13 +1,15 @@
 // The op table: every primitive defined once (shape rule, ONNX emission, VJP). Each category file is an
 // exhaustive mapped type over its op names, so an op without a VJP entry fails to compile.
+import { convOps, type ConvAttrs } from './conv.js';
 import { elementwiseOps, type ElementwiseAttrs } from './elementwise.js';
+import { indexingOps, type IndexingAttrs } from './indexing.js';
 import { linalgOps, type LinalgAttrs } from './linalg.js';
 import { normalizationOps, type NormalizationAttrs } from './normalization.js';
 import { reduceOps, type ReduceAttrs } from './reduce.js';
 import { shapeOps, type ShapeAttrs } from './shape.js';
 import type { OpTableFor } from './types.js';
 
-export type OpAttrs = ElementwiseAttrs & LinalgAttrs & ShapeAttrs & ReduceAttrs & NormalizationAttrs;
+export type OpAttrs = ElementwiseAttrs & LinalgAttrs & ShapeAttrs & ReduceAttrs & NormalizationAttrs & IndexingAttrs & ConvAttrs;
 export type OpName = keyof OpAttrs;
 
 export const OPS: OpTableFor<OpAttrs> = {
@@ -16,4 +18,6 @@ export const OPS: OpTableFor<OpAttrs> = {
   ...shapeOps,
   ...reduceOps,
   ...normalizationOps,
+  ...indexingOps,
+  ...convOps,
 };

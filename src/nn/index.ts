@@ -1,0 +1,1 @@
+export { Module, type NamedVariable } from './module.js';
