@@ -1,13 +1,78 @@
 // Module base in the PyTorch mould. Parameters, buffers and children are discovered from the instance's own
 // fields, in declaration order, so `this.blocks = [...]; this.blocks[0].attn.qkv.weight` is named
 // `blocks.0.attn.qkv.weight` exactly as in a PyTorch state dict. Fields starting with `_` are skipped.
-import { Variable } from '../engine/tensor.js';
+import { realize } from '../engine/runtime.js';
+import { Variable, type Tensor } from '../engine/tensor.js';
 
 export type NamedVariable = [name: string, v: Variable];
+
+/**
+ * A buffer's next value, computed (lazily) by a forward pass: e.g. BatchNorm's running statistics in
+ * training mode.
+ *
+ * Contract. The engine is lazy, so a module cannot write a buffer during `forward`. Instead it records the
+ * new value as a pending tensor (`recordBufferUpdate`); several forwards in one step chain (the second one
+ * starts from the first one's pending value, as the sequential in-place updates of PyTorch do). The training
+ * step takes them with `model.collectBufferUpdates()` after tracing the loss and realizes them in the SAME
+ * `realize([...])` call as the loss, gradients and new parameters (one session, no recomputation), then
+ * assigns them: `applyBufferUpdates(updates, otherTargets)` does exactly that. Updates that are never
+ * collected are dropped (with a one-time warning) once more than `MAX_PENDING_FORWARDS` forwards pile up,
+ * so a model left in train mode for inference does not hold every past input alive.
+ */
+export type BufferUpdate = [buffer: Variable, value: Tensor];
+
+const MAX_PENDING_FORWARDS = 32;
+let warnedUncollected = false;
+
+/** Realize the new buffer values together with `alsoRealize` in one session run, then assign them. */
+export async function applyBufferUpdates(updates: BufferUpdate[], alsoRealize: Tensor[] = []): Promise<void> {
+  await realize([...alsoRealize, ...updates.map(([, v]) => v)]);
+  for (const [b, v] of updates) b.assignSync(v.value);
+}
 
 export abstract class Module {
   /** Train mode (dropout active, batch norm uses batch statistics). */
   training = true;
+  /** Pending buffer updates recorded by this module's forwards, with how many forwards chained each. */
+  private _bufferUpdates = new Map<Variable, { value: Tensor; depth: number }>();
+
+  /** Record `value` as the next value of `buffer` (one of this module's buffers); see `BufferUpdate`. */
+  protected recordBufferUpdate(buffer: Variable, value: Tensor): void {
+    if (buffer.role !== 'buffer') throw new Error(`recordBufferUpdate: expected a buffer, got a ${buffer.role}`);
+    if (value.dtype !== buffer.dtype || value.shape.join() !== buffer.shape.join()) {
+      throw new Error(`recordBufferUpdate: new value ${value.dtype}[${value.shape.join(', ')}] does not match buffer ${buffer.dtype}[${buffer.shape.join(', ')}]`);
+    }
+    const depth = (this._bufferUpdates.get(buffer)?.depth ?? 0) + 1;
+    this._bufferUpdates.set(buffer, { value, depth });
+  }
+
+  /** The value a forward should start from: the pending update of `buffer` if any, else the buffer. */
+  protected currentBufferValue(buffer: Variable): Tensor {
+    const p = this._bufferUpdates.get(buffer);
+    if (!p) return buffer;
+    if (p.depth >= MAX_PENDING_FORWARDS) {
+      if (!warnedUncollected) {
+        warnedUncollected = true;
+        console.warn(`omniformer: ${this.constructor.name} recorded ${p.depth} buffer updates that nobody collected; dropping them (call model.collectBufferUpdates() in the training step, or model.eval() for inference)`);
+      }
+      this._bufferUpdates.delete(buffer);
+      return buffer;
+    }
+    return p.value;
+  }
+
+  /** Take (and clear) the pending buffer updates of this module and all descendants. */
+  collectBufferUpdates(): BufferUpdate[] {
+    const out: BufferUpdate[] = [];
+    for (const [, m] of this.namedModules()) {
+      for (const [b, { value }] of m._bufferUpdates) out.push([b, value]);
+      m._bufferUpdates.clear();
+    }
+    return out;
+  }
+
+  /** Are there buffer updates waiting to be collected in this subtree? */
+  hasPendingBufferUpdates(): boolean { return this.namedModules().some(([, m]) => m._bufferUpdates.size > 0); }
 
   /** Direct children with their field names (arrays of modules become `name.i`). */
   namedChildren(): [string, Module][] {

@@ -1,0 +1,2 @@
+// Registers the commands that live in their own modules.
+export {};
