@@ -35,6 +35,9 @@ function topoNodes(root: Tensor): OpNode[] {
 export function grad(output: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
   if (!seed && output.size !== 1) throw new ShapeError('grad', `output has shape ${fmtShape(output.shape)}; pass a seed cotangent for non-scalar outputs`);
   if (seed && seed.shape.join() !== output.shape.join()) throw new ShapeError('grad', `seed shape ${fmtShape(seed.shape)} differs from output ${fmtShape(output.shape)}`);
+  if (!output.node && !wrt.includes(output)) {
+    throw new Error('grad: the output has no recorded graph (it was already realized, or is a leaf): call grad() before awaiting its value, then realize the output and the gradients together');
+  }
   for (const w of wrt) if (w.dtype !== 'float32') throw new ShapeError('grad', `cannot differentiate with respect to a ${w.dtype} tensor`);
 
   const order = topoNodes(output);

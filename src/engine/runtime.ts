@@ -73,7 +73,7 @@ function constKey(t: Tensor): string {
 }
 
 /** Topologically order the unrealized part of the graph behind `targets` and build its structural key. */
-export function plan(targets: Tensor[]): Plan {
+export function plan(targets: Tensor[], isFeed: (t: Tensor) => boolean = (t) => !t.baked): Plan {
   const local = new Map<Tensor, number>();
   const order: OpNode[] = [];
   const feeds: Tensor[] = [];
@@ -83,7 +83,7 @@ export function plan(targets: Tensor[]): Plan {
 
   const addLeaf = (t: Tensor): void => {
     local.set(t, local.size);
-    if (t.baked) { baked.push(t); parts.push(constKey(t)); } else { feeds.push(t); parts.push(`F${t.dtype}[${t.shape}]`); }
+    if (!isFeed(t)) { baked.push(t); parts.push(constKey(t)); } else { feeds.push(t); parts.push(`F${t.dtype}[${t.shape}]`); }
   };
   // Iterative post-order DFS: graphs of thousands of nodes must not overflow the stack.
   for (const target of targets) {
@@ -148,9 +148,10 @@ class GraphEmitter implements Emitter {
   }
 }
 
-function emitModel(p: Plan): { bytes: Uint8Array; feedNames: string[]; outputNames: string[] } {
+/** Serialize a plan as an ONNX model; `names` overrides the tensor names of graph inputs and outputs. */
+export function emitModel(p: Plan, names: Map<Tensor, string> = new Map()): { bytes: Uint8Array; feedNames: string[]; outputNames: string[] } {
   const e = new GraphEmitter();
-  const name = (t: Tensor): string => `t${p.local.get(t)}`;
+  const name = (t: Tensor): string => names.get(t) ?? `t${p.local.get(t)}`;
   const inputs: ValueInit[] = p.feeds.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
   for (const t of p.baked) e.inits.push({ name: name(t), dims: t.shape, dtype: onnxType[t.dtype], raw: asBytes(t.value) });
   for (const node of p.order) {

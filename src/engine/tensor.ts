@@ -136,6 +136,9 @@ export class Tensor {
   logicalAnd(o: Tensor): Tensor { return apply('And', [this, o], {})[0]!; }
   logicalOr(o: Tensor): Tensor { return apply('Or', [this, o], {})[0]!; }
 
+  /** The same values, cut from the gradient graph (torch's detach()). */
+  detach(): Tensor { return apply('StopGradient', [this], {})[0]!; }
+
   // ---- linear algebra ----
   matmul(o: Tensor): Tensor { return apply('MatMul', [this, o], {})[0]!; }
 

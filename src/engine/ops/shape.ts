@@ -8,6 +8,8 @@ export interface ShapeAttrs {
   Reshape: { shape: number[] };
   Transpose: { perm: number[] };
   Expand: { shape: number[] };
+  /** Identity whose VJP is zero: `Tensor.detach()`. */
+  StopGradient: Record<string, never>;
 }
 
 export const shapeOps: OpTableFor<ShapeAttrs> = {
@@ -40,6 +42,11 @@ export const shapeOps: OpTableFor<ShapeAttrs> = {
     },
     emit: (e, ins, outs, a) => { e.node('Expand', [ins[0]!, e.i64(a.shape)], outs); },
     vjp: (_c, [g]) => [g!],
+  },
+  StopGradient: {
+    infer: ([x]) => [{ shape: x!.shape, dtype: x!.dtype }],
+    emit: (e, ins, outs) => { e.node('Identity', ins, outs); },
+    vjp: 'none',
   },
 };
 
