@@ -8,7 +8,7 @@ import { asBytes, onnxType, type AnyTypedArray } from './dtype.js';
 import { encodeModel, type AttrValue, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
 import { OPS } from './ops/index.js';
 import type { Emitter } from './ops/types.js';
-import type { OpNode, Tensor } from './tensor.js';
+import { Variable, type OpNode, type Tensor } from './tensor.js';
 
 export const OPSET = 20;
 
@@ -66,9 +66,30 @@ interface Plan {
 }
 
 const SMALL_CONST = 16;
+/** Plain constants up to this many bytes are keyed by content, so re-tracing a step that rebuilds its masks
+ * or index tables still hits the cache; larger ones (and parameters) are keyed by identity and version. */
+const HASHED_CONST_BYTES = 1 << 18;
+const contentKeys = new WeakMap<object, string>();
+
+function contentHash(t: Tensor): string {
+  const arr = t.value;
+  const cached = contentKeys.get(arr);
+  if (cached) return cached;
+  const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
+  // two independent 32-bit FNV-1a lanes: collisions would need to hit both
+  let h1 = 0x811c9dc5, h2 = 0x01000193 ^ bytes.length;
+  for (let i = 0; i < bytes.length; i++) {
+    h1 = Math.imul(h1 ^ bytes[i]!, 0x01000193);
+    h2 = Math.imul(h2 ^ bytes[i]!, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  const key = `${(h1 >>> 0).toString(36)}.${(h2 >>> 0).toString(36)}`;
+  contentKeys.set(arr, key);
+  return key;
+}
 
 function constKey(t: Tensor): string {
   if (t.size <= SMALL_CONST) return `K${t.dtype}[${t.shape}]${Array.from(t.value, String).join(',')}`;
+  if (!(t instanceof Variable) && t.value.byteLength <= HASHED_CONST_BYTES) return `H${t.dtype}[${t.shape}]${contentHash(t)}`;
   return `B${t.dtype}[${t.shape}]${t.bakeKey}`;
 }
 

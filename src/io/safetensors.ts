@@ -117,8 +117,10 @@ function isDtype(s: unknown): s is SafetensorsDtype {
  * Decode a safetensors file held in memory. `source` names it in errors (a path). Float32 and int64 tensors
  * whose data is aligned are views into `bytes` (no copy); everything else is converted into a new array.
  */
-export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+export function decodeSafetensors(input: Uint8Array, source = '<buffer>'): SafetensorsContents {
   const src = `'${source}'`;
+  // A plain Uint8Array view: Node Buffers' slice() does not copy, and results should be plain typed arrays.
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   requireLittleEndian(src);
   if (bytes.byteLength < 8) throw new SafetensorsError(src, `truncated file: ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);

@@ -3,8 +3,9 @@
 // and value inputs differ in width. The 1/sqrt(head_dim) scale is folded into q; masks become an additive
 // large-negative bias on the scores.
 import { ShapeError, fmtShape } from '../engine/errors.js';
+import { split } from '../engine/functional/indexing.js';
 import { defaultGenerator, dropout, type Generator } from '../engine/functional/random.js';
-import { apply, where, type Tensor } from '../engine/tensor.js';
+import { where, type Tensor } from '../engine/tensor.js';
 import { Dropout } from './dropout.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -154,7 +155,7 @@ export class MultiHeadAttention extends Module {
     let q: Tensor, k: Tensor, v: Tensor, Nk: number;
     if (!this.cross) {
       if (opts.context || opts.value) throw new ShapeError('MultiHeadAttention', 'context/value given to a self-attention module (construct it with cross: true)');
-      [q, k, v] = apply('Split', [this.qkv!.forward(x)], { axis: 2, sizes: [D, D, D] }) as [Tensor, Tensor, Tensor];
+      [q, k, v] = split(this.qkv!.forward(x), [D, D, D], 2) as [Tensor, Tensor, Tensor];
       Nk = N;
     } else {
       const ctx = opts.context;
@@ -164,7 +165,7 @@ export class MultiHeadAttention extends Module {
       q = this.q!.forward(x);
       if (this.kv) {
         if (opts.value) throw new ShapeError('MultiHeadAttention', 'a separate value input needs vdim != kdim at construction');
-        [k, v] = apply('Split', [this.kv.forward(ctx)], { axis: 2, sizes: [D, D] }) as [Tensor, Tensor];
+        [k, v] = split(this.kv.forward(ctx), [D, D], 2) as [Tensor, Tensor];
       } else {
         const val = opts.value;
         if (!val || val.rank !== 3 || val.shape[0] !== B || val.shape[1] !== Nk || val.shape[2] !== this.vdim) {

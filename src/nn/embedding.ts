@@ -2,7 +2,7 @@
 import { ShapeError, fmtShape } from '../engine/errors.js';
 import { embedding } from '../engine/functional/indexing.js';
 import { defaultGenerator, type Generator } from '../engine/functional/random.js';
-import { Tensor, Variable, where } from '../engine/tensor.js';
+import { Variable, where, type Tensor } from '../engine/tensor.js';
 import { normal_, truncNormal_ } from './init.js';
 import { Module } from './module.js';
 
@@ -58,10 +58,7 @@ export class Embedding extends Module {
     if (indices.dtype !== 'int64') throw new ShapeError('Embedding', `indices must be int64, got ${indices.dtype} ${fmtShape(indices.shape)}`);
     const out = embedding(indices, this.weight);
     if (this.paddingIdx === null || !this.weight.requiresGrad) return out;
-    // As torch: positions holding padding_idx output the padding row but send it no gradient. The row's
-    // current value is fed as data (not traced through the weight), so the graph shape stays fixed.
-    const d = this.embeddingDim, o = this.paddingIdx * d;
-    const row = new Tensor([d], 'float32', (this.weight.value as Float32Array).slice(o, o + d));
-    return where(indices.eq(this.paddingIdx).unsqueeze(-1), row, out);
+    // As torch: positions holding padding_idx output the padding row but send it no gradient.
+    return where(indices.eq(this.paddingIdx).unsqueeze(-1), out.detach(), out);
   }
 }

@@ -1,7 +1,7 @@
 export { Module, applyBufferUpdates, type NamedVariable, type BufferUpdate } from './module.js';
 export { Linear, linear, type LinearOptions } from './linear.js';
 export { Embedding, type EmbeddingOptions } from './embedding.js';
-export { LayerNorm, layerNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, type BatchNormOptions } from './norm.js';
+export { LayerNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, type BatchNormOptions } from './norm.js';
 export { Conv1d, Conv2d, Conv3d, type ConvOptions } from './conv.js';
 export { Dropout, DropPath } from './dropout.js';
 export { Identity, ModuleList, Sequential } from './container.js';

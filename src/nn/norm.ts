@@ -1,28 +1,16 @@
 // Normalisation layers with torch parameter/buffer names: LayerNorm (weight, bias), BatchNorm1d/2d/3d
 // (weight, bias; buffers running_mean, running_var, num_batches_tracked), GroupNorm (weight, bias).
 import { ShapeError, fmtShape } from '../engine/errors.js';
-import { batchNorm, groupNorm } from '../engine/functional/norm.js';
-import { Tensor, Variable, apply, constant } from '../engine/tensor.js';
+import { batchNorm, groupNorm, layerNorm } from '../engine/functional/norm.js';
+import { Tensor, Variable } from '../engine/tensor.js';
 import { ones_, zeros_ } from './init.js';
 import { Module } from './module.js';
-
-/** Layer normalisation over the trailing `weight.rank` axes (the `LayerNormalization` primitive). */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
-  const k = normalizedShape.length;
-  if (x.rank < k || normalizedShape.some((d, i) => x.shape[x.rank - k + i] !== d)) {
-    throw new ShapeError('layerNorm', `input ${fmtShape(x.shape)} must end in normalized_shape ${fmtShape(normalizedShape)}`);
-  }
-  return apply('LayerNormalization', [x, weight, bias], { axis: x.rank - k, epsilon: eps })[0]!;
-}
 
 export class LayerNorm extends Module {
   readonly normalizedShape: readonly number[];
   readonly eps: number;
   weight: Variable | null;
   bias: Variable | null;
-  /** Fixed scale/shift for the non-affine case (baked constants, created once so sessions are reused). */
-  private _ones: Tensor | null = null;
-  private _zeros: Tensor | null = null;
 
   constructor(normalizedShape: number | readonly number[], opts: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } = {}) {
     super();
@@ -34,8 +22,6 @@ export class LayerNorm extends Module {
     const affine = opts.elementwiseAffine ?? true;
     this.weight = affine ? new Variable(new Float32Array(n).fill(1), shape) : null;
     this.bias = affine && (opts.bias ?? true) ? new Variable(new Float32Array(n), shape) : null;
-    if (!this.weight) this._ones = constant(new Float32Array(n).fill(1), shape);
-    if (!this.bias) this._zeros = constant(new Float32Array(n), shape);
   }
 
   initTimm(): void {
@@ -44,7 +30,7 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.normalizedShape, this.weight ?? this._ones!, this.bias ?? this._zeros!, this.eps);
+    return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
   }
 }
 

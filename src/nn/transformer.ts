@@ -60,7 +60,7 @@ export class TransformerBlock extends Module {
     this.dim = dim;
     const g = opts.generator ?? defaultGenerator;
     const eps = opts.eps ?? 1e-6;
-    const hidden = Math.round(dim * (opts.mlpRatio ?? 4));
+    const hidden = Math.floor(dim * (opts.mlpRatio ?? 4)); // int(dim * mlp_ratio) as timm
     const branch = (): LayerScale | Identity => (opts.layerScale === undefined ? new Identity() : new LayerScale(dim, opts.layerScale));
     const dp = (): DropPath | Identity => ((opts.dropPath ?? 0) > 0 ? new DropPath(opts.dropPath, { generator: g }) : new Identity());
     this.norm1 = new LayerNorm(dim, { eps });

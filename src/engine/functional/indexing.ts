@@ -3,7 +3,7 @@
 // ops/indexing.ts (or composes them), so every function here is differentiable where torch's is.
 import type { DType } from '../dtype.js';
 import { ShapeError, fmtShape } from '../errors.js';
-import { checkIndexValues, flipAxis, type PadMode } from '../ops/indexing.js';
+import { checkIndexValues, flipAxis, sharedConstant, type PadMode } from '../ops/indexing.js';
 import { Tensor, apply, constant, fromNumbers, normAxis } from '../tensor.js';
 
 function requireInt64(op: string, what: string, t: Tensor): void {
@@ -212,13 +212,16 @@ export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = tr
   return { values: values!, indices: indices! };
 }
 
-/** torch.arange as a baked constant: [start, end) in steps of `step`; arange(n) = [0, n). */
+/**
+ * torch.arange as a baked constant: [start, end) in steps of `step`; arange(n) = [0, n). The same arguments
+ * give the same (shared, read-only) tensor, so traces that use it keep hitting the session cache.
+ */
 export function arange(start: number, end?: number, step = 1, dtype: DType = 'float32'): Tensor {
   const [s, e] = end === undefined ? [0, start] : [start, end];
-  if (!Number.isFinite(step) || step === 0) throw new ShapeError('arange', `step must be non-zero, got ${step}`);
+  if (![s, e, step].every(Number.isFinite) || step === 0) throw new ShapeError('arange', `needs finite bounds and a non-zero step, got (${s}, ${e}, ${step})`);
   if (dtype === 'bool') throw new ShapeError('arange', 'dtype must be float32 or int64');
   const n = Math.max(0, Math.ceil((e - s) / step));
-  return constant(fromNumbers(Array.from({ length: n }, (_, i) => s + i * step), dtype), [n]);
+  return sharedConstant(`arange:${s}:${e}:${step}:${dtype}`, () => constant(fromNumbers(Array.from({ length: n }, (_, i) => s + i * step), dtype), [n]));
 }
 
 /** torch.cumsum: inclusive running sum along `dim`. */

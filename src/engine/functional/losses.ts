@@ -82,10 +82,10 @@ export interface CrossEntropyOptions extends NllLossOptions {
   labelSmoothing?: number;
 }
 
-interface ClassInputs { x: Tensor; target: Tensor; unbatched: boolean }
+interface ClassInputs { x: Tensor; target: Tensor; unbatched: boolean; soft: boolean }
 
 /** Validate logits/log-probs [N, C, d...] (or unbatched [C]) against class-index targets [N, d...] ([]). */
-function checkClassInputs(op: string, xName: string, x: Tensor, target: Tensor, allowSoft: boolean): ClassInputs & { soft: boolean } {
+function checkClassInputs(op: string, xName: string, x: Tensor, target: Tensor, allowSoft: boolean): ClassInputs {
   checkFloat(op, xName, x);
   if (x.rank < 1) throw new ShapeError(op, `${xName} must have shape [N, C, d1, ...] or [C], got a scalar`);
   const indexShape = x.rank === 1 ? [] : [x.shape[0]!, ...x.shape.slice(2)];
@@ -127,7 +127,7 @@ function checkTargetValues(op: string, target: Tensor, c: number, ignoreIndex: n
  *   loss_i = (1 - s) * w[y_i] * -logp[i, y_i] + (s / C) * sum_c w[c] * -logp[i, c]   (0 where y_i is ignored)
  * 'mean' divides the sum by sum_i w[y_i] over non-ignored samples (their count when unweighted).
  */
-function classIndexLoss(op: string, logp: Tensor, target: Tensor, weight: Tensor | undefined, ignoreIndex: number, smoothing: number, reduction: Reduction): Tensor {
+function classIndexLoss(logp: Tensor, target: Tensor, weight: Tensor | undefined, ignoreIndex: number, smoothing: number, reduction: Reduction): Tensor {
   const c = logp.shape[1]!;
   const t = target.unsqueeze(1);
   let hit = t.eq(classRange(c, logp.rank)); // one-hot [N, C, d...]; ignored targets outside [0, C) never match
@@ -179,7 +179,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
     loss = softTargetLoss(logp, tgt, weight, labelSmoothing, reduction);
   } else {
     checkTargetValues(op, target, c, ignoreIndex);
-    loss = classIndexLoss(op, logp, tgt, weight, ignoreIndex, labelSmoothing, reduction);
+    loss = classIndexLoss(logp, tgt, weight, ignoreIndex, labelSmoothing, reduction);
   }
   return unbatched && reduction === 'none' ? loss.reshape([]) : loss;
 }
@@ -197,7 +197,7 @@ export function nllLoss(logProbs: Tensor, target: Tensor, opts: NllLossOptions =
   const c = x.shape[1]!;
   checkWeight(op, weight, c);
   checkTargetValues(op, target, c, ignoreIndex);
-  const loss = classIndexLoss(op, x, tgt, weight, ignoreIndex, 0, reduction);
+  const loss = classIndexLoss(x, tgt, weight, ignoreIndex, 0, reduction);
   return unbatched && reduction === 'none' ? loss.reshape([]) : loss;
 }
 

@@ -26,6 +26,8 @@ export class Generator {
   getState(): number[] { return Array.from(this.s); }
   setState(state: readonly number[]): void {
     if (state.length !== 4) throw new Error(`generator state must have 4 words, got ${state.length}`);
+    if (state.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) throw new Error(`generator state words must be uint32 integers, got [${state.join(', ')}]`);
+    if (state.every((w) => w === 0)) throw new Error('generator state must not be all zeros (xoshiro would only produce zeros)');
     this.s.set(state);
   }
 
@@ -38,12 +40,16 @@ export class Generator {
     s[3] = rotl(s[3]!, 11);
     return result;
   }
-  /** Uniform in [0, 1). */
+  /** Uniform in [0, 1) with 32 random bits (a float64). */
   next(): number { return this.nextU32() / 4294967296; }
 
+  /**
+   * Uniform float32 values in [low, high). The unit draws use 24 random bits, so they are exact float32
+   * values below 1: rounding a 32-bit draw to float32 would return exactly 1.0 about once in 2^25 draws.
+   */
   uniformData(n: number, low = 0, high = 1): Float32Array {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = low + (high - low) * this.next();
+    for (let i = 0; i < n; i++) out[i] = low + (high - low) * ((this.nextU32() >>> 8) / 16777216);
     return out;
   }
   normalData(n: number, mean = 0, std = 1): Float32Array {
@@ -58,7 +64,10 @@ export class Generator {
   }
   /** Normal(mean, std) truncated to [a, b] by rejection (as timm's trunc_normal_, whose bounds are absolute). */
   truncNormalData(n: number, std = 1, a = -2, b = 2, mean = 0): Float32Array {
+    if (!(b > a)) throw new Error(`truncNormal: lower bound a (${a}) must be below upper bound b (${b})`);
+    if (!(std >= 0)) throw new Error(`truncNormal: std must be >= 0, got ${std}`);
     const out = new Float32Array(n);
+    if (std === 0) return out.fill(Math.min(Math.max(mean, a), b));
     let i = 0;
     while (i < n) {
       const draw = this.normalData(2, mean, std);
@@ -109,6 +118,7 @@ export function dropout(x: Tensor, p: number, training: boolean, generator: Gene
 export function dropPath(x: Tensor, p: number, training: boolean, generator: Generator = defaultGenerator): Tensor {
   if (!(p >= 0 && p < 1)) throw new ShapeError('dropPath', `p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
+  if (x.rank === 0) throw new ShapeError('dropPath', 'input must have a batch axis (rank >= 1), got a scalar');
   const b = x.shape[0]!;
   const keep = generator.uniformData(b).map((u) => (u >= p ? 1 / (1 - p) : 0));
   return x.mul(new Tensor([b, ...x.shape.slice(1).map(() => 1)], 'float32', keep));

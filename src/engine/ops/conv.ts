@@ -5,7 +5,8 @@
 // Conv, so its rules mirror them; pooling gradients scatter (max) or spread (average) the cotangent back.
 import { ShapeError, fmtShape } from '../errors.js';
 import { apply, constant, scalar, shapeSize, type Tensor } from '../tensor.js';
-import type { OpTableFor, OutSpec } from './types.js';
+import type { AttrValue } from '../onnx-proto.js';
+import type { Emitter, OpTableFor, OutSpec } from './types.js';
 
 export interface ConvAttr { strides: number[]; pads: number[]; dilations: number[]; group: number }
 export interface ConvTransposeAttr extends ConvAttr { outputPadding: number[] }
@@ -116,11 +117,13 @@ function convInputGrad(g: Tensor, w: Tensor, xShape: readonly number[], a: ConvA
   return apply('ConvTranspose', [g, w], { ...a, outputPadding })[0]!;
 }
 
-/** dX of y = ConvTranspose(x, w): the convolution of g with the same weight (cropped if output padding ran past a stride). */
-function convTransposeInputGrad(g: Tensor, w: Tensor, xShape: readonly number[], a: ConvTransposeAttr): Tensor {
+/**
+ * dX of y = ConvTranspose(x, w): the convolution of g with the same weight. Its output has x's extent
+ * exactly: floor(((H - 1) * s + outputPadding) / s) + 1 = H because outputPadding < stride.
+ */
+function convTransposeInputGrad(g: Tensor, w: Tensor, a: ConvTransposeAttr): Tensor {
   const { strides, pads, dilations, group } = a;
-  const dx = apply('Conv', [g, w], { strides, pads, dilations, group })[0]!;
-  return cropSpatial(dx, xShape.slice(2));
+  return apply('Conv', [g, w], { strides, pads, dilations, group })[0]!;
 }
 
 // Trace-time constants rebuilt on every trace would change the session-cache key (a fresh baked tensor each
@@ -167,14 +170,37 @@ function poolInfer(op: 'MaxPool' | 'AveragePool', x: Tensor, a: MaxPoolAttr | Av
   checkGeometry(op, nd, { ...a, dilations: dil });
   const out = x.shape.slice(0, 2);
   for (let i = 0; i < nd; i++) {
-    if (a.pads[i]! >= dil[i]! * (a.kernel[i]! - 1) + 1 || a.pads[nd + i]! >= dil[i]! * (a.kernel[i]! - 1) + 1) {
-      throw new ShapeError(op, `pads ${fmtShape(a.pads)} must be smaller than the (dilated) kernel ${fmtShape(a.kernel)}`);
+    if (a.pads[i]! >= a.kernel[i]! || a.pads[nd + i]! >= a.kernel[i]!) {
+      throw new ShapeError(op, `pads ${fmtShape(a.pads)} must be smaller than the kernel ${fmtShape(a.kernel)}`);
     }
     const o = windowOutSize(x.shape[2 + i]!, a.kernel[i]!, a.strides[i]!, a.pads[i]!, a.pads[nd + i]!, dil[i]!, a.ceilMode);
     if (o < 1) throw new ShapeError(op, `input ${fmtShape(x.shape)} is smaller than the kernel ${fmtShape(a.kernel)} along spatial axis ${i} (pads ${fmtShape(a.pads)})`);
     out.push(o);
   }
   return out;
+}
+
+/**
+ * Emit a pooling node. onnxruntime's kernels follow PyTorch's ceil-mode rule (no window may start in the end
+ * padding) but ONNX shape inference does not, so it would disagree with the declared shapes downstream:
+ * ceil mode that changes nothing is emitted as floor mode, and where the rule drops a window the outputs
+ * pass through a Slice to the true extent (a no-op at run time that fixes the inferred shape).
+ */
+function emitPool(e: Emitter, onnx: 'MaxPool' | 'AveragePool', ins: string[], outs: string[], a: MaxPoolAttr | AveragePoolAttr, x: Tensor, attrs: Record<string, AttrValue>): void {
+  const nd = a.kernel.length;
+  const dil = 'dilations' in a ? a.dilations : a.kernel.map(() => 1);
+  const geom = range(0, nd).map((i) => [x.shape[2 + i]!, a.kernel[i]!, a.strides[i]!, a.pads[i]!, a.pads[nd + i]!, dil[i]!] as const);
+  const out = geom.map((g) => windowOutSize(...g, a.ceilMode));
+  const floorOut = geom.map((g) => windowOutSize(...g, false));
+  const ceilMode = a.ceilMode && out.some((o, i) => o !== floorOut[i]);
+  const base = { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, ceil_mode: ceilMode ? 1 : 0, ...attrs };
+  // ONNX's inferred ceil-mode size: ceil((in + pads - dilated kernel) / stride) + 1, without the rule
+  const inferred = geom.map(([size, k, s, pb, pe, d]) => Math.ceil((size + pb + pe - d * (k - 1) - 1) / s) + 1);
+  const sliced = ceilMode ? range(0, nd).filter((i) => inferred[i] !== out[i]) : [];
+  if (sliced.length === 0) { e.node(onnx, ins, outs, base); return; }
+  const raw = e.node(onnx, ins, outs.length, base);
+  const bounds = [e.i64(sliced.map(() => 0)), e.i64(sliced.map((i) => out[i]!)), e.i64(sliced.map((i) => i + 2))];
+  raw.forEach((r, k) => { e.node('Slice', [r, ...bounds], [outs[k]!]); });
 }
 
 export const convOps: OpTableFor<ConvAttrs> = {
@@ -203,8 +229,9 @@ export const convOps: OpTableFor<ConvAttrs> = {
       checkConvOperands('ConvTranspose', x!, w!, a.group);
       const nd = w!.rank - 2;
       checkGeometry('ConvTranspose', nd, a);
-      if (a.outputPadding.length !== nd || a.outputPadding.some((p, i) => !Number.isInteger(p) || p < 0 || p >= Math.max(a.strides[i]!, a.dilations[i]!))) {
-        throw new ShapeError('ConvTranspose', `outputPadding ${fmtShape(a.outputPadding)} must be ${nd} non-negative integers smaller than stride or dilation (strides ${fmtShape(a.strides)}, dilations ${fmtShape(a.dilations)})`);
+      // torch also allows outputPadding < dilation; onnxruntime's kernel requires < stride
+      if (a.outputPadding.length !== nd || a.outputPadding.some((p, i) => !Number.isInteger(p) || p < 0 || p >= a.strides[i]!)) {
+        throw new ShapeError('ConvTranspose', `outputPadding ${fmtShape(a.outputPadding)} must be ${nd} non-negative integers smaller than the stride ${fmtShape(a.strides)}`);
       }
       if (x!.shape[1] !== w!.shape[0]) {
         throw new ShapeError('ConvTranspose', `input has ${x!.shape[1]} channels but weight expects ${w!.shape[0]} (weight [Cin, Cout/groups, ...k]); input ${fmtShape(x!.shape)}, weight ${fmtShape(w!.shape)}`);
@@ -218,7 +245,7 @@ export const convOps: OpTableFor<ConvAttrs> = {
       });
     },
     vjp: ({ inputs: [x, w], attrs, needs }, [g]) => [
-      needs[0] ? convTransposeInputGrad(g!, w!, x!.shape, attrs) : null,
+      needs[0] ? convTransposeInputGrad(g!, w!, attrs) : null,
       needs[1] ? correlate(g!, x!, attrs, w!.shape.slice(2)) : null,
     ],
   },
@@ -227,9 +254,7 @@ export const convOps: OpTableFor<ConvAttrs> = {
       const shape = poolInfer('MaxPool', x!, a);
       return [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }];
     },
-    emit: (e, ins, outs, a) => {
-      e.node('MaxPool', ins, outs, { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, ceil_mode: a.ceilMode ? 1 : 0 });
-    },
+    emit: (e, ins, outs, a, [x]) => { emitPool(e, 'MaxPool', ins, outs, a, x!, { dilations: a.dilations }); },
     // Each output's cotangent goes to the input element its window selected; overlapping windows accumulate.
     vjp: ({ inputs: [x], outputs: [, indices] }, [g]) => [
       apply('ScatterElements', [scalar(0).expand([x!.size]), indices!.reshape([-1]), g!.reshape([-1])], { axis: 0, reduction: 'add' })[0]!.reshape(x!.shape),
@@ -237,9 +262,7 @@ export const convOps: OpTableFor<ConvAttrs> = {
   },
   AveragePool: {
     infer: ([x], a) => [{ shape: poolInfer('AveragePool', x!, a), dtype: 'float32' }],
-    emit: (e, ins, outs, a) => {
-      e.node('AveragePool', ins, outs, { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, count_include_pad: a.countIncludePad ? 1 : 0, ceil_mode: a.ceilMode ? 1 : 0 });
-    },
+    emit: (e, ins, outs, a, [x]) => { emitPool(e, 'AveragePool', ins, outs, a, x!, { count_include_pad: a.countIncludePad ? 1 : 0 }); },
     // Spread g / divisor uniformly over each window: a transposed convolution with a unit kernel per plane.
     vjp: ({ inputs: [x], outputs: [y], attrs }, [g]) => {
       const nd = attrs.kernel.length;

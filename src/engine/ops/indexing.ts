@@ -74,11 +74,28 @@ function padAxis(x: Tensor, axis: number, begin: number, end: number): Tensor {
   return apply('Pad', [x], { pads, mode: 'constant', value: 0 })[0]!;
 }
 
+const sharedConstants = new Map<string, Tensor>();
+const SHARED_CONSTANTS_MAX = 256;
+
+/**
+ * A baked constant reused across traces. The session cache keys large constants by identity, so making a
+ * fresh index table on every trace of a training step would recompile the step each time.
+ */
+export function sharedConstant(key: string, make: () => Tensor): Tensor {
+  let t = sharedConstants.get(key);
+  if (!t || !t.isRealized) {
+    t = make();
+    if (sharedConstants.size >= SHARED_CONSTANTS_MAX) sharedConstants.delete(sharedConstants.keys().next().value as string);
+    sharedConstants.set(key, t);
+  }
+  return t;
+}
+
 /** Reverse one axis (a Gather with a reversed index table: our Slice takes no negative steps). */
 export function flipAxis(x: Tensor, axis: number): Tensor {
   const n = x.shape[axis]!;
   if (n <= 1) return x;
-  const idx = constant(BigInt64Array.from({ length: n }, (_, i) => BigInt(n - 1 - i)), [n]);
+  const idx = sharedConstant(`flip:${n}`, () => constant(BigInt64Array.from({ length: n }, (_, i) => BigInt(n - 1 - i)), [n]));
   return apply('Gather', [x, idx], { axis })[0]!;
 }
 
@@ -251,7 +268,7 @@ export const indexingOps: OpTableFor<IndexingAttrs> = {
       const r = x!.rank;
       if (attrs.mode === 'constant') {
         const axes = [...Array(r).keys()].filter((k) => attrs.pads[k]! > 0 || attrs.pads[r + k]! > 0);
-        return [slice(g!, axes, axes.map((k) => attrs.pads[k]!), axes.map((k) => attrs.pads[k]! + x!.shape[k]!))];
+        return [axes.length ? slice(g!, axes, axes.map((k) => attrs.pads[k]!), axes.map((k) => attrs.pads[k]! + x!.shape[k]!)) : g!];
       }
       // reflect / replicate / circular padding of several axes is the composition of one-axis paddings
       // (corners are padded along both), so the VJP folds one axis at a time.
