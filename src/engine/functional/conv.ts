@@ -154,8 +154,7 @@ export function avgPool2d(x: Tensor, kernelSize: PerAxis, opts: AvgPoolOptions =
 /** Average pooling over [N, C, D, H, W]. */
 export function avgPool3d(x: Tensor, kernelSize: PerAxis, opts: AvgPoolOptions = {}): Tensor { return avgPoolNd('avgPool3d', 3, x, kernelSize, opts); }
 
-// Adaptive pooling matrices are constants; memoised so re-tracing a step reuses the same baked tensor
-// (and so the same compiled session).
+// Adaptive pooling matrices are constants, memoised so re-tracing a step reuses the same tensor.
 const adaptiveCache = new Map<string, Tensor>();
 
 /** [inSize, outSize] averaging matrix of torch's adaptive windows [floor(o*in/out), ceil((o+1)*in/out)). */

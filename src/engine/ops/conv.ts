@@ -126,8 +126,8 @@ function convTransposeInputGrad(g: Tensor, w: Tensor, a: ConvTransposeAttr): Ten
   return apply('Conv', [g, w], { strides, pads, dilations, group })[0]!;
 }
 
-// Trace-time constants rebuilt on every trace would change the session-cache key (a fresh baked tensor each
-// time), so the few large ones are memoised by their defining parameters.
+// The few non-scalar trace-time constants are memoised by their defining parameters: re-tracing a step reuses
+// the same tensor instead of rebuilding (and re-hashing) it.
 const constCache = new Map<string, Tensor>();
 function memoConstant(key: string, make: () => Float32Array, shape: number[]): Tensor {
   let t = constCache.get(key);
@@ -135,7 +135,11 @@ function memoConstant(key: string, make: () => Float32Array, shape: number[]): T
   return t;
 }
 
-/** PyTorch's average-pool divisor along one axis for each output position: [span incl. pad, span excl. pad]. */
+/**
+ * PyTorch's average-pool divisor along one axis, per output position: the window clipped to the padded input
+ * (countIncludePad; a ceil-mode window running past the end padding counts only up to it), or clipped to the
+ * input itself.
+ */
 function poolCounts(size: number, k: number, s: number, pb: number, pe: number, outSize: number, includePad: boolean): number[] {
   return range(0, outSize).map((o) => {
     const start = o * s - pb;
