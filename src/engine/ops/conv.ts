@@ -207,6 +207,26 @@ function emitPool(e: Emitter, onnx: 'MaxPool' | 'AveragePool', ins: string[], ou
   raw.forEach((r, k) => { e.node('Slice', [r, ...bounds], [outs[k]!]); });
 }
 
+/**
+ * Weight gradient of a patchify conv (kernel = stride, no padding or dilation, one group, input an exact
+ * multiple of the kernel): the patches are a reshape of x, so dW is one GEMM g^T · patches instead of a
+ * strided correlation. This is the trainable tokenizer of every image/video/audio model, so it matters.
+ */
+function patchifyWeightGrad(x: Tensor, g: Tensor, wShape: readonly number[], a: ConvAttr): Tensor | null {
+  const k = wShape.slice(2), nd = k.length;
+  if (a.group !== 1 || a.dilations.some((d) => d !== 1) || a.pads.some((p) => p !== 0) || a.strides.some((s, i) => s !== k[i])) return null;
+  const spatial = x.shape.slice(2);
+  if (spatial.some((d, i) => d % k[i]! !== 0)) return null;
+  const [n, c] = x.shape as [number, number];
+  const out = spatial.map((d, i) => d / k[i]!);
+  // [N, C, o1, k1, o2, k2, ...] -> [N, o1, o2, ..., C, k1, k2, ...]
+  const split = x.reshape([n, c, ...out.flatMap((o, i) => [o, k[i]!])]);
+  const perm = [0, ...out.map((_, i) => 2 + 2 * i), 1, ...out.map((_, i) => 3 + 2 * i)];
+  const patches = split.permute(...perm).reshape([-1, c * shapeSize(k)]);
+  const gRows = g.permute(0, ...out.map((_, i) => 2 + i), 1).reshape([-1, wShape[0]!]);
+  return gRows.mT.matmul(patches).reshape(wShape);
+}
+
 export const convOps: OpTableFor<ConvAttrs> = {
   Conv: {
     infer: ([x, w], a): OutSpec[] => {
@@ -225,7 +245,7 @@ export const convOps: OpTableFor<ConvAttrs> = {
     },
     vjp: ({ inputs: [x, w], attrs, needs }, [g]) => [
       needs[0] ? convInputGrad(g!, w!, x!.shape, attrs) : null,
-      needs[1] ? correlate(x!, g!, attrs, w!.shape.slice(2)) : null,
+      needs[1] ? (patchifyWeightGrad(x!, g!, w!.shape, attrs) ?? correlate(x!, g!, attrs, w!.shape.slice(2))) : null,
     ],
   },
   ConvTranspose: {
