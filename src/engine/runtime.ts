@@ -93,6 +93,31 @@ function constKey(t: Tensor): string {
   return `B${t.dtype}[${t.shape}]${t.bakeKey}`;
 }
 
+/**
+ * Streaming 96-bit hash of the graph description. Building the description as one string would allocate a
+ * string the size of the graph (hundreds of KB for a ViT training step) every step; hashing it piecewise
+ * keeps per-step garbage small and short-lived.
+ */
+class KeyHasher {
+  private a = 0x811c9dc5;
+  private b = 0x9e3779b9;
+  private c = 0x85ebca6b;
+  private n = 0;
+  push(part: string): void {
+    let { a, b, c } = this;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part.charCodeAt(i);
+      a = Math.imul(a ^ ch, 0x01000193);
+      b = Math.imul(b ^ ch, 0x5bd1e995); b ^= b >>> 13;
+      c = Math.imul(c + ch, 0xc2b2ae35); c ^= c >>> 16;
+    }
+    // a separator that no character sequence can imitate
+    this.a = Math.imul(a ^ 0x1f, 0x01000193); this.b = Math.imul(b ^ 0x3b, 0x5bd1e995); this.c = Math.imul(c + 0x7f, 0xc2b2ae35);
+    this.n += part.length + 1;
+  }
+  digest(): string { return `${(this.a >>> 0).toString(16)}${(this.b >>> 0).toString(16)}${(this.c >>> 0).toString(16)}:${this.n}`; }
+}
+
 /** Topologically order the unrealized part of the graph behind `targets` and build its structural key. */
 export function plan(targets: Tensor[], isFeed: (t: Tensor) => boolean = (t) => !t.baked): Plan {
   const local = new Map<Tensor, number>();
@@ -100,7 +125,7 @@ export function plan(targets: Tensor[], isFeed: (t: Tensor) => boolean = (t) => 
   const feeds: Tensor[] = [];
   const baked: Tensor[] = [];
   const visitedNodes = new Set<OpNode>();
-  const parts: string[] = [];
+  const parts = new KeyHasher();
 
   const addLeaf = (t: Tensor): void => {
     local.set(t, local.size);
@@ -134,7 +159,7 @@ export function plan(targets: Tensor[], isFeed: (t: Tensor) => boolean = (t) => 
   }
   const outputs = [...new Set(targets.filter((t) => !t.isRealized))];
   parts.push(`->${outputs.map((t) => local.get(t)).join(',')}`);
-  return { key: parts.join(';'), order, feeds, baked, outputs, local };
+  return { key: parts.digest(), order, feeds, baked, outputs, local };
 }
 
 class GraphEmitter implements Emitter {
