@@ -7,6 +7,9 @@
 // Fractions of peak use analytic FLOP counts (2 FLOP per MAC, the linears, attention matmuls and patch
 // embedding) over the MatMul peak measured in the same round (the better of a probe just before and just after);
 // rounds are interleaved and the medians reported. The memory loop runs first, on a fresh process.
+// `npm run bench` starts node with --min-semi-space-size=16: under the tracer's allocation rate V8 would grow
+// its young generation from 1 MB to 16 MB semispaces partway through the loop, a one-off step in RSS that is
+// heap sizing, not a leak; sizing it at start-up keeps the footprint flat.
 import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../src/engine/onnx-proto.js';
 import { Tensor, runtimeStats, realize, disposeSessions, runtimeConfig } from '../src/engine/index.js';

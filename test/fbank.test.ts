@@ -30,14 +30,14 @@ test('fbank matches torchaudio.compliance.kaldi.fbank on the committed fixtures 
     let max64 = 0;
     for (let i = 0; i < r.data.length; i++) max64 = Math.max(max64, Math.abs(r.data[i]! - ref64[i]!));
     assert.ok(max64 <= 1e-3, `${what}: max |ours - torchaudio(float64)| = ${max64}`);
-    // (2) torchaudio's float32 output: within 1e-3 wherever the Mel energy is above float32 FFT rounding noise
-    // (log energy > -11, i.e. 140 dB below full scale); bins at the eps floor carry torch's float32 rounding
-    // (chirps have many such bins) and agree within 0.02.
+    // (2) torchaudio's float32 output: within 1e-3 wherever the Mel energy is well above torch's float32
+    // rounding noise (log energy > -10, energy > 4.5e-5; the float32 FFT of a frame errs by ~1e-7 in energy).
+    // Lower bins, down to the eps floor, carry that rounding (synthetic chirps have many) and agree within 0.02.
     let maxSignal = 0, maxFloor = 0, floorBins = 0;
     const linear = c.options.useLogFbank === false;
     for (let i = 0; i < r.data.length; i++) {
       const d = Math.abs(r.data[i]! - c.values[i]!);
-      if (linear || c.values[i]! > -11) maxSignal = Math.max(maxSignal, d);
+      if (linear || c.values[i]! > -10) maxSignal = Math.max(maxSignal, d);
       else { maxFloor = Math.max(maxFloor, d); floorBins++; }
     }
     assert.ok(maxSignal <= 1e-3, `${what}: max |ours - torchaudio(float32)| above the noise floor = ${maxSignal}`);

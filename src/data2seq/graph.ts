@@ -19,7 +19,8 @@
 //   + lap_encoder([P_u ‖ P_v]) (Linear 2k -> D, no bias) + order_encoder(type) (Embedding(2, D)),
 // padded tokens zeroed, then graph_token and null_token prepended. In training mode each graph's eigenvectors
 // get random signs (seeded generator, fed as data: eigenvectors are defined only up to sign).
-// Output: tokens [B, 2 + T, D], paddingMask [B, 2 + T] (true = padding), T = max_b (n_b + m_b).
+// Output: tokens [B, 2 + T, D], paddingMask [B, 2 + T] (true = padding), T = max_b (n_b + m_b) or the fixed
+// `padToTokens` (with `padToNodes`, one shape for every batch).
 //
 // Differences from the reference, on purpose: the token type is the explicit node/edge kind (TokenGT uses
 // u == v, which types a self-loop edge as a node); edge features are optional (Fe = 0).
@@ -108,6 +109,13 @@ export interface GraphTokenizerOptions {
   signFlip?: boolean;
   /** Encoder depth, for the lap_encoder init std 0.02/sqrt(layers) (default 12). */
   numEncoderLayers?: number;
+  /**
+   * Pad every batch to this many node/edge tokens T (default: the batch maximum). A fixed T (and
+   * `padToNodes`) gives every batch the same shapes, so a training step compiles once.
+   */
+  padToTokens?: number;
+  /** Pad the eigenvector table to this many nodes Nmax (default: the batch maximum). */
+  padToNodes?: number;
   /** Seed source for initialisation and sign flips. */
   generator?: Generator;
 }
@@ -121,6 +129,8 @@ export class GraphTokenizer extends Data2Seq<GraphInput, GraphRaw> {
   readonly edgeVocabPerColumn: number;
   readonly lapK: number;
   readonly signFlip: boolean;
+  readonly padToTokens: number | undefined;
+  readonly padToNodes: number | undefined;
   atom_encoder: Embedding | null;
   edge_encoder: Embedding | null;
   graph_token: Embedding;
@@ -143,6 +153,8 @@ export class GraphTokenizer extends Data2Seq<GraphInput, GraphRaw> {
     this.edgeVocabPerColumn = int('edgeVocabPerColumn', opts.edgeVocabPerColumn ?? 512, 1);
     this.lapK = int('lapK', opts.lapK ?? 16, 1);
     this.signFlip = opts.signFlip ?? true;
+    this.padToTokens = opts.padToTokens === undefined ? undefined : int('padToTokens', opts.padToTokens, 1);
+    this.padToNodes = opts.padToNodes === undefined ? undefined : int('padToNodes', opts.padToNodes, 1);
     const layers = int('numEncoderLayers', opts.numEncoderLayers ?? 12, 1);
     const g = (this._generator = opts.generator ?? defaultGenerator);
     const D = this.dim;
@@ -166,8 +178,18 @@ export class GraphTokenizer extends Data2Seq<GraphInput, GraphRaw> {
     const F = this.numNodeFeatures, Fe = this.numEdgeFeatures, k = this.lapK;
     graphs.forEach((g, b) => validateGraph(op, g, b, F, Fe, this.nodeVocabPerColumn, this.edgeVocabPerColumn));
     const B = graphs.length;
-    const T = Math.max(...graphs.map((g) => g.numNodes + g.edges.length));
-    const Nmax = Math.max(...graphs.map((g) => g.numNodes));
+    const maxT = Math.max(...graphs.map((g) => g.numNodes + g.edges.length));
+    const maxN = Math.max(...graphs.map((g) => g.numNodes));
+    if (this.padToTokens !== undefined && maxT > this.padToTokens) {
+      const b = graphs.findIndex((g) => g.numNodes + g.edges.length === maxT);
+      throw new ShapeError(op, `graph ${b} has ${maxT} node + edge tokens, more than padToTokens = ${this.padToTokens}`);
+    }
+    if (this.padToNodes !== undefined && maxN > this.padToNodes) {
+      const b = graphs.findIndex((g) => g.numNodes === maxN);
+      throw new ShapeError(op, `graph ${b} has ${maxN} nodes, more than padToNodes = ${this.padToNodes}`);
+    }
+    const T = this.padToTokens ?? maxT;
+    const Nmax = this.padToNodes ?? maxN;
     const nodeF = F > 0 ? new BigInt64Array(B * T * F) : null;
     const edgeF = Fe > 0 ? new BigInt64Array(B * T * Fe) : null;
     const eig = new Float32Array(B * Nmax * k);

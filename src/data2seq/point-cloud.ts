@@ -12,7 +12,7 @@
 //   grouped: float32 [B, C, M, k] with channels (p_j − p_centre) for xyz and (f_j − f_centre) for features,
 //   centres: float32 [B, M, 3].
 // `forward({ grouped, centres })` is the trainable part:
-//   conv1: 1×1 Conv C→c0 (no bias) + BatchNorm + ReLU, 1×1 Conv c0→c1          (per-point features)
+//   conv1: 1×1 Conv C→c0 (no bias) + BatchNorm + ReLU, 1×1 Conv c0→c1 (no bias)  (per-point features)
 //   concat(max over the group (broadcast over k), per-point features)          → 2·c1 channels
 //   conv2: 1×1 Conv 2·c1→c2 (no bias) + BatchNorm + ReLU, 1×1 Conv c2→D, max over k → one token per group
 //   tokens [B, 1 + M, D] = [cls_token, group tokens]; positions [B, 1 + M, D] = [cls_pos, pos_embed(centres)]
@@ -155,8 +155,8 @@ class KBest {
  * distance is below the distance to the unvisited region. Typical cost O((n + M·k) · const) instead of the
  * O(n·M) of brute force; `knnGroupBruteForce` is the reference.
  */
-export function knnGroup(points: Float32Array | Float64Array, centres: Int32Array | Uint32Array | Float32Array | Float64Array, k: number, opts?: KnnOptions): Int32Array;
 export function knnGroup(points: Float32Array | Float64Array, centres: Int32Array | Uint32Array | Float32Array | Float64Array, k: number, opts: KnnOptions & { withDistances: true }): KnnResult;
+export function knnGroup(points: Float32Array | Float64Array, centres: Int32Array | Uint32Array | Float32Array | Float64Array, k: number, opts?: KnnOptions): Int32Array;
 export function knnGroup(points: Float32Array | Float64Array, centres: Int32Array | Uint32Array | Float32Array | Float64Array, k: number, opts: KnnOptions = {}): Int32Array | KnnResult {
   const op = 'knnGroup';
   const stride = opts.stride ?? 3;
@@ -354,10 +354,12 @@ export class PointCloudTokenizer extends Data2Seq<PointCloudInput, PointCloudRaw
     this.fpsStart = opts.fpsStart ?? 'first';
     const g = (this._generator = opts.generator ?? defaultGenerator);
     const [c0, c1, c2] = this.channels;
-    // 1x1 convolutions; the ones followed by BatchNorm have no bias (OpenPoints' create_convblock2d).
+    // 1x1 convolutions; those followed by BatchNorm have no bias (OpenPoints' create_convblock2d).
     this.conv1a = new Conv2d(this.inChannels, c0, 1, { bias: false, generator: g });
     this.bn1 = new BatchNorm2d(c0);
-    this.conv1b = new Conv2d(c0, c1, 1, { generator: g });
+    // The reference's conv1b has a bias; it is inert (its gradient is identically zero in training): the
+    // channel-constant it adds passes linearly through conv2a and is removed by bn2's batch mean. Omitted.
+    this.conv1b = new Conv2d(c0, c1, 1, { bias: false, generator: g });
     this.conv2a = new Conv2d(2 * c1, c2, 1, { bias: false, generator: g });
     this.bn2 = new BatchNorm2d(c2);
     this.conv2b = new Conv2d(c2, this.dim, 1, { generator: g });
