@@ -77,7 +77,8 @@ export class HyperspectralTokenizer extends Data2Seq<Tensor, Float32Array | read
     const std = opts.initStd ?? 1;
     const cls = opts.classToken ?? true;
     const n = this.bands + (cls ? 1 : 0);
-    // Field order = the reference's state-dict order: pos_embedding, patch_to_embedding, cls_token.
+    // The reference's names; the state-dict order (own parameters, then children) is torch's as well:
+    // pos_embedding, cls_token, patch_to_embedding.weight, patch_to_embedding.bias.
     this.pos_embedding = new Variable(new Float32Array(n * this.dim), [1, n, this.dim]);
     this.patch_to_embedding = new Linear(this.tokenInputDim, this.dim, { generator: g });
     this.cls_token = cls ? new Variable(new Float32Array(this.dim), [1, 1, this.dim]) : null;

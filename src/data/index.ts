@@ -1,0 +1,3 @@
+export * from './csv.js';
+export * from './wav.js';
+export * from './linalg.js';
