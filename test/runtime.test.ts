@@ -73,3 +73,15 @@ test('disposed tensors give a clear error when used', async () => {
   t.dispose();
   await assert.rejects(t.exp().data(), /neither data nor a producer/);
 });
+
+test('a frozen middle never gets weight gradients: the step graph has only the needed products', () => {
+  const first = new Linear(6, 8), mid1 = new Linear(8, 8).freeze(), mid2 = new Linear(8, 8).freeze(), head = new Linear(8, 3);
+  const x = new Tensor([4, 6], 'float32', new Float32Array(24).fill(0.5));
+  const loss = head.forward(mid2.forward(mid1.forward(first.forward(x)).relu()).relu()).sum();
+  const grads = grad(loss, [first.weight, first.bias!, head.weight, head.bias!]);
+  const p = plan([loss, ...grads]);
+  const matmuls = p.order.filter((n) => n.op === 'MatMul').length;
+  // forward 4; backward: head dW + dX, mid2 dX, mid1 dX, first dW (first's input is data: no dX)
+  assert.equal(matmuls, 4 + 5);
+  assert.ok(p.baked.includes(mid1.weight) && p.baked.includes(mid2.weight));
+});
