@@ -2,7 +2,7 @@
 // sums them back to each input's shape.
 import type { DType } from '../dtype.js';
 import { ShapeError } from '../errors.js';
-import { Tensor, where } from '../tensor.js';
+import { Tensor, scalar, where } from '../tensor.js';
 import { broadcastShapes } from './broadcast.js';
 import type { OpDef, OpTableFor, OutSpec, VjpRule } from './types.js';
 
@@ -46,7 +46,7 @@ function unaryDef(onnx: string, vjp: VjpRule<None> | 'none', allowed: DType[] = 
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const LN_2_OVER_SQRT_PI = Math.log(2 / Math.sqrt(Math.PI));
 
 /** Elementwise Max/Min: the gradient goes to the selected input; ties share it equally. */
 const selectVjp = (pick: 'gt' | 'lt'): VjpRule<None> => ({ inputs: [a, b] }, [g]) => {
@@ -95,9 +95,12 @@ export const elementwiseOps: OpTableFor<ElementwiseAttrs> = {
         const dt = t.mul(t).neg().add(1).mul(x2.mul(3 * 0.044715).add(1)).mul(SQRT_2_OVER_PI);
         return [g!.mul(t.add(1).mul(0.5).add(x!.mul(0.5).mul(dt)))];
       }
-      const cdf = x!.mul(Math.SQRT1_2).erf().add(1).mul(0.5);
-      const pdf = x!.mul(x!).mul(-0.5).exp().mul(INV_SQRT_2PI);
-      return [g!.mul(cdf.add(x!.mul(pdf)))];
+      // gelu'(x) = Φ(x) + x φ(x) = 0.5 (1 + erf(u) + u exp(ln(2/√π) - u²)), u = x/√2: constants folded
+      // into the exponent so the largest activation of a transformer is read as few times as possible.
+      const u = x!.mul(Math.SQRT1_2);
+      const h = u.erf().add(u.mul(scalar(LN_2_OVER_SQRT_PI).sub(u.mul(u)).exp()));
+      const half = g!.mul(0.5);
+      return [half.mul(h).add(half)];
     },
   },
   Clip: {
