@@ -50,3 +50,12 @@ test('a repeated step compiles once and reuses the session', async () => {
   }
   assert.equal(runtimeStats.compiles - before, 1);
 });
+
+test('grad through an intermediate that was already realized is a clear error; detach() makes it intentional', async () => {
+  const w = new Variable(Float32Array.of(1, 2), [2]);
+  const h = w.mul(3);
+  await h.data();
+  assert.throws(() => grad(h.mul(h).sum(), [w]), /already realized.*detach/);
+  const [g] = grad(h.detach().mul(w).sum(), [w]);
+  assert.deepEqual(await g!.toArray(), [3, 6]);
+});

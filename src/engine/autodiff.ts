@@ -1,14 +1,16 @@
 // Graph-level reverse-mode autodiff: walks the traced graph backwards and records the VJP of every node as
 // more traced ops, so the backward pass compiles into the same ONNX graph as the forward pass.
 import { ShapeError, fmtShape } from './errors.js';
-import { OPS } from './ops/index.js';
+import { opTable } from './ops/index.js';
 import { sumTo } from './ops/shape.js';
 import type { VjpRule } from './ops/types.js';
 import { scalar, type OpNode, type Tensor } from './tensor.js';
 
-function topoNodes(root: Tensor): OpNode[] {
+/** Nodes behind `root` in topological order, and whether a realized (cut) intermediate was met on the way. */
+function topoNodes(root: Tensor): { order: OpNode[]; cut: Tensor | null } {
   const order: OpNode[] = [];
-  if (!root.node) return order;
+  let cut: Tensor | null = null;
+  if (!root.node) return { order, cut };
   const seen = new Set<OpNode>([root.node]);
   const stack: [OpNode, number][] = [[root.node, 0]];
   while (stack.length) {
@@ -16,14 +18,16 @@ function topoNodes(root: Tensor): OpNode[] {
     const [node, i] = top;
     if (i < node.inputs.length) {
       top[1]++;
-      const p = node.inputs[i]!.node;
+      const input = node.inputs[i]!;
+      const p = input.node;
       if (p && !seen.has(p)) { seen.add(p); stack.push([p, 0]); }
+      else if (!p && input.wasComputed && node.op !== 'StopGradient') cut ??= input;
       continue;
     }
     stack.pop();
     order.push(node);
   }
-  return order;
+  return { order, cut };
 }
 
 /**
@@ -40,7 +44,7 @@ export function grad(output: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
   }
   for (const w of wrt) if (w.dtype !== 'float32') throw new ShapeError('grad', `cannot differentiate with respect to a ${w.dtype} tensor`);
 
-  const order = topoNodes(output);
+  const { order, cut } = topoNodes(output);
   const targets = new Set(wrt);
   const depends = new Set<Tensor>(wrt);
   for (const node of order) {
@@ -55,7 +59,7 @@ export function grad(output: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
     if (outGrads.every((g) => g === null)) continue;
     const needs = node.inputs.map((t) => depends.has(t) && t.dtype === 'float32');
     if (!needs.some(Boolean)) continue;
-    const rule = OPS[node.op].vjp as VjpRule<unknown> | 'none';
+    const rule = opTable()[node.op].vjp as VjpRule<unknown> | 'none';
     if (rule === 'none') continue;
     const inGrads = rule({ inputs: node.inputs, outputs: node.outputs, attrs: node.attrs, needs }, outGrads);
     node.inputs.forEach((t, i) => {
@@ -67,6 +71,12 @@ export function grad(output: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
     });
     // Free intermediate cotangents early: nothing upstream reads an output's gradient again.
     for (const o of node.outputs) if (!targets.has(o)) grads.delete(o);
+  }
+  if (cut) {
+    const missing = wrt.findIndex((w) => !grads.has(w));
+    if (missing >= 0) {
+      throw new Error(`grad: input ${missing} (${fmtShape(wrt[missing]!.shape)}) gets no gradient, and the graph reads a value that was already realized (${fmtShape(cut.shape)}), which cuts its history: call grad() before awaiting intermediate values, or detach() them to stop gradients on purpose`);
+    }
   }
   return wrt.map((w) => grads.get(w) ?? scalar(0).expand(w.shape));
 }

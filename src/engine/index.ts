@@ -4,5 +4,5 @@ export type { DType, AnyTypedArray } from './dtype.js';
 export { ShapeError } from './errors.js';
 export { grad } from './autodiff.js';
 export { realize, configure, config as runtimeConfig, stats as runtimeStats, disposeSessions, cachedSessionCount } from './runtime.js';
-export { OPS, type OpName, type OpAttrs } from './ops/index.js';
+export { opTable, type OpName, type OpAttrs } from './ops/index.js';
 export { exportOnnx, type ExportOptions } from './export.js';

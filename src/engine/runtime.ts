@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { asBytes, onnxType, type AnyTypedArray } from './dtype.js';
 import { encodeModel, type AttrValue, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
-import { OPS } from './ops/index.js';
+import { opTable } from './ops/index.js';
 import type { Emitter } from './ops/types.js';
 import { Variable, type OpNode, type Tensor } from './tensor.js';
 
@@ -201,7 +201,7 @@ export function emitModel(p: Plan, names: Map<Tensor, string> = new Map()): { by
   const inputs: ValueInit[] = p.feeds.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
   for (const t of p.baked) e.inits.push({ name: name(t), dims: t.shape, dtype: onnxType[t.dtype], raw: asBytes(t.value) });
   for (const node of p.order) {
-    const def = OPS[node.op] as { emit: (e: Emitter, ins: string[], outs: string[], a: unknown, inputs: Tensor[]) => void };
+    const def = opTable()[node.op] as { emit: (e: Emitter, ins: string[], outs: string[], a: unknown, inputs: Tensor[]) => void };
     def.emit(e, node.inputs.map(name), node.outputs.map(name), node.attrs, node.inputs);
   }
   const outputs: ValueInit[] = p.outputs.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));

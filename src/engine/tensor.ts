@@ -1,6 +1,6 @@
 import { allocate, dtypeOfArray, type AnyTypedArray, type DType } from './dtype.js';
 import { ShapeError, fmtShape } from './errors.js';
-import { OPS, type OpAttrs, type OpName } from './ops/index.js';
+import { opTable, type OpAttrs, type OpName } from './ops/index.js';
 import type { Shape } from './ops/types.js';
 import { realize } from './runtime.js';
 
@@ -46,6 +46,8 @@ export class Tensor {
   protected _data: AnyTypedArray | null = null;
   /** Leaf only: bake into the model as an initializer rather than feeding it. */
   constant = false;
+  /** True once this tensor was computed from a recorded graph and that graph was cut by realizing it. */
+  wasComputed = false;
 
   constructor(shape: Shape, dtype: DType, data: AnyTypedArray | null = null) {
     this.shape = Object.freeze([...shape]);
@@ -73,6 +75,7 @@ export class Tensor {
     if (data.length !== this.size) throw new ShapeError('setData', `got ${data.length} elements for shape ${fmtShape(this.shape)}`);
     if (dtypeOfArray(data) !== this.dtype) throw new ShapeError('setData', `got ${dtypeOfArray(data)} data for a ${this.dtype} tensor`);
     this._data = data;
+    if (this.node) this.wasComputed = true;
     this.node = null;
   }
 
@@ -241,7 +244,7 @@ export const runtimeFlags = { bakeFrozen: true };
 // ---- tracing ----
 
 export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[K]): Tensor[] {
-  const def = OPS[op];
+  const def = opTable()[op];
   const specs = def.infer(inputs, attrs);
   const node: OpNode = { op, inputs, attrs, outputs: [] };
   node.outputs = specs.map((s, i) => {

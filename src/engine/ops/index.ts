@@ -12,7 +12,16 @@ import type { OpTableFor } from './types.js';
 export type OpAttrs = ElementwiseAttrs & LinalgAttrs & ShapeAttrs & ReduceAttrs & NormalizationAttrs & IndexingAttrs & ConvAttrs;
 export type OpName = keyof OpAttrs;
 
-export const OPS: OpTableFor<OpAttrs> = {
+// Built on first use, not at module load: the category files import the tensor module, which imports this
+// one, so whichever module a program imports first, the tables exist by the time an op is applied.
+let table: OpTableFor<OpAttrs> | undefined;
+
+/** The op table (every primitive's shape rule, ONNX emission and VJP). */
+export function opTable(): OpTableFor<OpAttrs> {
+  return (table ??= buildTable());
+}
+
+const buildTable = (): OpTableFor<OpAttrs> => ({
   ...elementwiseOps,
   ...linalgOps,
   ...shapeOps,
@@ -20,4 +29,4 @@ export const OPS: OpTableFor<OpAttrs> = {
   ...normalizationOps,
   ...indexingOps,
   ...convOps,
-};
+});
