@@ -4,6 +4,8 @@
 //   train*                 same ViT frozen; trainable patch embedding + linear head; AdamW; one session/step
 //   compileCount20Steps    sessions compiled over 20 training steps of a small ViT
 //   rssDriftPercent        resident memory growth from step 20 to step 200 of that loop
+//   tokenization           per modality: host preprocessing and tokenizer time for one batch, and the
+//                          preprocessing time as a fraction of one ViT-B/16 training step
 // Fractions of peak use analytic FLOP counts (2 FLOP per MAC, the linears, attention matmuls and patch
 // embedding) over the MatMul peak measured in the same round (the better of a probe just before and just after);
 // rounds are interleaved and the medians reported. The memory loop runs first, on a fresh process.
@@ -21,6 +23,7 @@ import { Linear } from '../src/nn/linear.js';
 import { Module } from '../src/nn/module.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { TrainStep } from '../src/train/step.js';
+import { tokenizationThroughput } from './modalities.js';
 
 interface Args { json: boolean; rounds: number; batch: number; quick: boolean }
 function parse(argv: string[]): Args {
@@ -165,6 +168,18 @@ async function main(): Promise<void> {
   disposeSessions();
   gc();
 
+  const trainStepMs = median(rounds.map((r) => r.train));
+  const tokenization = (await tokenizationThroughput()).map((m) => ({
+    ...m,
+    prepareMs: +m.prepareMs.toFixed(2),
+    tokenizeMs: +m.tokenizeMs.toFixed(2),
+    // host preprocessing of one batch against one ViT-B/16 training step of batch 8
+    prepareToTrainStepRatio: +(m.prepareMs / trainStepMs).toFixed(4),
+  }));
+  for (const m of tokenization) {
+    log(`${m.modality.padEnd(14)} ${m.input.padEnd(44)} ${String(m.tokens).padStart(5)} tokens | prepare ${m.prepareMs.toFixed(1).padStart(7)} ms | tokenize ${m.tokenizeMs.toFixed(1).padStart(7)} ms | prepare / train step ${(m.prepareToTrainStepRatio * 100).toFixed(2)}%`);
+  }
+
   const result = {
     threads: runtimeConfig.threads,
     batch: B,
@@ -173,7 +188,7 @@ async function main(): Promise<void> {
     forwardMs: +median(rounds.map((r) => r.fwd)).toFixed(1),
     forwardImagesPerSec: +(B / median(rounds.map((r) => r.fwd)) * 1e3).toFixed(2),
     forwardFractionOfPeak: +fwdFrac.toFixed(3),
-    trainStepMs: +median(rounds.map((r) => r.train)).toFixed(1),
+    trainStepMs: +trainStepMs.toFixed(1),
     trainImagesPerSec: +(B / median(rounds.map((r) => r.train)) * 1e3).toFixed(2),
     trainFractionOfPeak: +trainFrac.toFixed(3),
     forwardCompileMs: +forwardCompileMs.toFixed(0),
@@ -181,6 +196,7 @@ async function main(): Promise<void> {
     compileCount20Steps: compiles20,
     rssDriftPercent: +drift.toFixed(2),
     peakRssMb: +(process.resourceUsage().maxRSS / 1024).toFixed(0),
+    tokenization,
   };
   if (args.json) console.log(JSON.stringify(result));
   else {
