@@ -25,8 +25,6 @@
 // Differences from the reference, on purpose: the token type is the explicit node/edge kind (TokenGT uses
 // u == v, which types a self-loop edge as a node); edge features are optional (Fe = 0).
 import { ShapeError, fmtShape } from '../engine/errors.js';
-// tensor.js before the functional modules: it completes the engine's op table (ops/index <-> ops/indexing
-// cycle), so this module also loads on its own.
 import { Tensor } from '../engine/tensor.js';
 import { cat, gather, narrow, select } from '../engine/functional/indexing.js';
 import { defaultGenerator, type Generator } from '../engine/functional/random.js';

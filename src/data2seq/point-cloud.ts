@@ -19,8 +19,6 @@
 // with channels [c0, c1, c2] = [128, 256, 512] as in the reference, pos_embed = Linear(3, 128) + GELU +
 // Linear(128, D). There is no padding (every cloud gives M groups), so paddingMask is null.
 import { ShapeError, fmtShape } from '../engine/errors.js';
-// tensor.js before the functional modules: it completes the engine's op table (ops/index <-> ops/indexing
-// cycle), so this module also loads on its own.
 import { Tensor, Variable } from '../engine/tensor.js';
 import { cat } from '../engine/functional/indexing.js';
 import { defaultGenerator, type Generator } from '../engine/functional/random.js';

@@ -25,8 +25,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ShapeError, fmtShape } from '../engine/errors.js';
-// tensor.js before the functional modules: it completes the engine's op table (ops/index <-> ops/indexing
-// cycle), so this module also loads on its own.
 import { Tensor, Variable } from '../engine/tensor.js';
 import { narrow } from '../engine/functional/indexing.js';
 import { defaultGenerator, type Generator } from '../engine/functional/random.js';

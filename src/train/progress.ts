@@ -36,7 +36,7 @@ export function formatDuration(seconds: number): string {
 function fmtNum(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toFixed(4);
+  return a !== 0 && (a < 1e-2 || a >= 1e5) ? v.toExponential(3) : v.toFixed(4);
 }
 
 export interface StepInfo {
