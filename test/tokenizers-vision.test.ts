@@ -338,3 +338,24 @@ test('end to end (hyperspectral): spectral signature (absorption-peak position, 
   };
   await endToEnd('hyperspectral', tok, task, { pool: 'concat', steps: 60, lr: 3e-3, minAccuracy: 0.6 });
 });
+
+for (const [name, make] of [['infrared', infraredTokenizer], ['xray', xrayTokenizer]] as const) {
+  test(`end to end (${name}): grey 1-channel images on the replicated 3-channel kernel, bright-quadrant task`, async () => {
+    const tok = make({ dim: 64, patchSize: 4, imageSize: 8, generator: g });
+    const task: Task<Float32Array> = {
+      classes: 4,
+      make(n) {
+        const raw: Float32Array[] = [], labels: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const c = Math.floor(g.next() * 4);
+          const img = g.normalData(64, 0, 0.3);
+          const r0 = c < 2 ? 0 : 4, c0 = c % 2 ? 4 : 0;
+          for (let r = r0; r < r0 + 4; r++) for (let q = c0; q < c0 + 4; q++) img[r * 8 + q] += 1.5;
+          raw.push(img); labels.push(c);
+        }
+        return { raw, labels };
+      },
+    };
+    await endToEnd(name, tok, task, { pool: 'concat', steps: 60, lr: 3e-3, minAccuracy: 0.6 });
+  });
+}

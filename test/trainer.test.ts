@@ -69,6 +69,15 @@ test('early stopping triggers after `patience` epochs without improvement', asyn
   assert.equal(r.best!.epoch, 1);
 });
 
+test('the best epoch\'s weights are restored for the final evaluation', async () => {
+  // minDelta 2: only the first epoch counts as an improvement, so epoch 1 stays the best
+  const { trainer } = toyTrainer({ epochs: 3, monitor: 'loss', minDelta: 2 });
+  const r = await trainer.run(toySplits());
+  assert.equal(r.best!.epoch, 1);
+  assert.notEqual(r.history[2]!.val!.loss, r.history[0]!.val!.loss);
+  assert.deepEqual(r.metrics.val, r.history[0]!.val);
+});
+
 test('checkpoints every epoch; a crash between epochs leaves a valid checkpoint and resume reproduces the run exactly', async () => {
   const ref = await uninterrupted();
   const dir = tmp();
