@@ -9,3 +9,5 @@ export * from './encoders/meta-transformer.js';
 export * from './heads/index.js';
 export * from './data2seq/index.js';
 export * from './data/index.js';
+// Both train/ and data/ export splitDataset; the data one also takes a sample count (same result as the trainer's).
+export { splitDataset } from './data/dataset.js';

@@ -1,2 +1,5 @@
 // Registers the commands that live in their own modules.
-export {};
+import { registerCommand } from './main.js';
+import { MODEL_COMMANDS } from './model-commands.js';
+
+for (const c of MODEL_COMMANDS) registerCommand(c);

@@ -10,6 +10,8 @@ export interface Command {
   usage: string;
   options: OptionSpecs;
   examples: string[];
+  /** More help text printed after the examples (input formats, ...). */
+  details?: string;
   run(options: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
@@ -68,6 +70,11 @@ function topHelp(): string {
   ].join('\n');
 }
 
+function commandHelp(cmd: Command): string {
+  const help = formatHelp(cmd.usage, cmd.summary, cmd.options, cmd.examples);
+  return cmd.details ? `${help}\n${cmd.details}\n` : help;
+}
+
 export async function main(argv: string[]): Promise<number> {
   await import('./commands.js');
   const [name, ...rest] = argv;
@@ -75,12 +82,12 @@ export async function main(argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') { console.log(packageVersion('../../../package.json')); return 0; }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) { console.error(`omniformer: unknown command '${name}'\n\n${topHelp()}`); return 2; }
-  if (rest.includes('--help') || rest.includes('-h')) { console.log(formatHelp(cmd.usage, cmd.summary, cmd.options, cmd.examples)); return 0; }
+  if (rest.includes('--help') || rest.includes('-h')) { console.log(commandHelp(cmd)); return 0; }
   try {
     const { options, positionals } = parseArgs(rest, cmd.options);
     return await cmd.run(options, positionals);
   } catch (err) {
-    if (err instanceof UsageError) { console.error(`omniformer ${cmd.name}: ${err.message}\n\n${formatHelp(cmd.usage, cmd.summary, cmd.options, cmd.examples)}`); return 2; }
+    if (err instanceof UsageError) { console.error(`omniformer ${cmd.name}: ${err.message}\n\n${commandHelp(cmd)}`); return 2; }
     throw err;
   }
 }

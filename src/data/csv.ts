@@ -19,6 +19,8 @@ export interface CsvOptions {
   trim?: boolean;
   /** Name used in error messages (a path; default '<csv>'). */
   source?: string;
+  /** Accept rows whose field count differs from the header's (the caller checks them; default false). */
+  ragged?: boolean;
 }
 
 export interface CsvTable {
@@ -107,7 +109,7 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
   } else {
     header = Array.from({ length: width }, (_, k) => `column${k}`);
   }
-  for (const r of body) {
+  for (const r of opts.ragged ? [] : body) {
     if (r.fields.length !== width) throw new CsvError(source, r.line, `row has ${r.fields.length} fields, expected ${width}${hasHeader ? ' (as the header)' : ' (as the first row)'}`);
   }
   return { header, rows: body.map((r) => r.fields), lines: body.map((r) => r.line) };

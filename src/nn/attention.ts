@@ -152,29 +152,35 @@ export class MultiHeadAttention extends Module {
     if (x.rank !== 3 || x.shape[2] !== this.dim) throw new ShapeError('MultiHeadAttention', `query must be [B, N, ${this.dim}], got ${fmtShape(x.shape)}`);
     const [B, N] = x.shape as [number, number, number];
     const H = this.numHeads, hd = this.headDim, D = this.dim;
-    let q: Tensor, k: Tensor, v: Tensor, Nk: number;
+    let q: Tensor, k: Tensor, v: Tensor;
     if (!this.cross) {
       if (opts.context || opts.value) throw new ShapeError('MultiHeadAttention', 'context/value given to a self-attention module (construct it with cross: true)');
-      [q, k, v] = split(this.qkv!.forward(x), [D, D, D], 2) as [Tensor, Tensor, Tensor];
-      Nk = N;
+      // One transpose of the packed projection to [3, B, H, N, hd] instead of a split and three head
+      // transposes (fewer passes over the activations, forward and backward); k enters the score product
+      // transposed on its last two axes, which onnxruntime folds into the matmul.
+      const heads = this.qkv!.forward(x).reshape([B, N, 3, H, hd]).permute(2, 0, 3, 1, 4);
+      const [qh, kh, vh] = split(heads, [1, 1, 1], 0).map((t) => t.reshape([B, H, N, hd])) as [Tensor, Tensor, Tensor];
+      const bias = attentionBias(B, H, N, N, opts);
+      const o = attend(qh.mul(this.scale), kh.mT, vh, bias, this.attn_drop.p, this.attn_drop.training, this._generator);
+      return this.proj_drop.forward(this.proj.forward(o.permute(0, 2, 1, 3).reshape([B, N, D])));
     } else {
       const ctx = opts.context;
       if (!ctx) throw new ShapeError('MultiHeadAttention', `cross-attention needs a context [B, Nk, ${this.kdim}]`);
       if (ctx.rank !== 3 || ctx.shape[0] !== B || ctx.shape[2] !== this.kdim) throw new ShapeError('MultiHeadAttention', `context must be [${B}, Nk, ${this.kdim}], got ${fmtShape(ctx.shape)} (query ${fmtShape(x.shape)})`);
-      Nk = ctx.shape[1]!;
       q = this.q!.forward(x);
       if (this.kv) {
         if (opts.value) throw new ShapeError('MultiHeadAttention', 'a separate value input needs vdim != kdim at construction');
         [k, v] = split(this.kv.forward(ctx), [D, D], 2) as [Tensor, Tensor];
       } else {
         const val = opts.value;
-        if (!val || val.rank !== 3 || val.shape[0] !== B || val.shape[1] !== Nk || val.shape[2] !== this.vdim) {
-          throw new ShapeError('MultiHeadAttention', `value must be [${B}, ${Nk}, ${this.vdim}], got ${val ? fmtShape(val.shape) : 'none'}`);
+        if (!val || val.rank !== 3 || val.shape[0] !== B || val.shape[1] !== ctx.shape[1] || val.shape[2] !== this.vdim) {
+          throw new ShapeError('MultiHeadAttention', `value must be [${B}, ${ctx.shape[1]}, ${this.vdim}], got ${val ? fmtShape(val.shape) : 'none'}`);
         }
         k = this.k!.forward(ctx);
         v = this.v!.forward(val);
       }
     }
+    const Nk = k.shape[1]!;
     const qh = q.reshape([B, N, H, hd]).permute(0, 2, 1, 3).mul(this.scale); // [B, H, N, hd]
     const kT = k.reshape([B, Nk, H, hd]).permute(0, 2, 3, 1); //                [B, H, hd, Nk]
     const vh = v.reshape([B, Nk, H, hd]).permute(0, 2, 1, 3); //                [B, H, Nk, hd]

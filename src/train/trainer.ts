@@ -191,7 +191,9 @@ export function splitDataset(n: number, opts: SplitOptions = {}): Split {
   for (const [k, v] of [['val', val], ['test', test]] as const) if (!(v >= 0 && v < 1)) throw new RangeError(`splitDataset: ${k} fraction must be in [0, 1), got ${v}`);
   if (val + test >= 1) throw new RangeError(`splitDataset: val + test fractions (${val} + ${test}) leave no training samples`);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitDataset: need at least one sample, got ${n}`);
-  const nTest = Math.round(n * test), nVal = Math.round(n * val);
+  // a positive fraction gets at least one sample once there are 3 or more
+  const count = (f: number): number => (f > 0 && n >= 3 ? Math.max(1, Math.round(n * f)) : Math.round(n * f));
+  const nTest = count(test), nVal = count(val);
   if (n - nTest - nVal < 1) throw new RangeError(`splitDataset: ${n} samples are too few for val ${val} and test ${test}`);
   if (opts.chronological) {
     const idx = Array.from({ length: n }, (_, i) => i);
@@ -406,41 +408,10 @@ export class Trainer<S> {
   }
 
   /** Outputs (realized, float32, row-major) and mean loss of the model on `data`, in eval mode. */
-  async predict(data: readonly S[]): Promise<{ outputs: Float32Array; shape: number[]; loss: number }> {
-    const model = this.task.model;
-    const wasTraining = model.training;
-    model.eval();
-    try {
-      const bs = this.opts.evalBatchSize ?? this.opts.batchSize;
-      const parts: Float32Array[] = [];
-      let shape: number[] = [];
-      let lossSum = 0;
-      for (let i = 0; i < data.length; i += bs) {
-        const batch = data.slice(i, i + bs);
-        const { output, loss } = this.task.forward(batch);
-        await realize([output, loss]);
-        parts.push(output.value as Float32Array);
-        shape = [...output.shape];
-        lossSum += Number(loss.value[0]) * batch.length;
-      }
-      const total = parts.reduce((a, p) => a + p.length, 0);
-      const outputs = new Float32Array(total);
-      let off = 0;
-      for (const p of parts) { outputs.set(p, off); off += p.length; }
-      if (shape.length) shape[0] = data.length;
-      return { outputs, shape, loss: data.length ? lossSum / data.length : NaN };
-    } finally {
-      model.train(wasTraining);
-    }
-  }
+  predict(data: readonly S[]): Promise<Prediction> { return predictTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize); }
 
   /** Metrics of the model on `data` (see the file comment). */
-  async evaluate(data: readonly S[]): Promise<Metrics> {
-    if (!data.length) throw new Error('Trainer.evaluate: no samples');
-    const { outputs, loss } = await this.predict(data);
-    const targets = this.task.targets(data);
-    return computeMetrics(this.task, outputs, targets, loss);
-  }
+  evaluate(data: readonly S[]): Promise<Metrics> { return evaluateTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize); }
 
   /** fit, then the final metrics on each split with the best weights; the JSON-serialisable report. */
   async run(splits: { train: readonly S[]; val?: readonly S[]; test?: readonly S[] }): Promise<TrainReport> {
@@ -451,6 +422,49 @@ export class Trainer<S> {
     if (splits.test?.length) metrics.test = await this.evaluate(splits.test);
     return { ...fit, metrics, seconds: (performance.now() - t0) / 1000 };
   }
+}
+
+export interface Prediction {
+  /** Outputs of all samples, row-major float32. */
+  outputs: Float32Array;
+  /** Output shape with the batch axis = number of samples. */
+  shape: number[];
+  /** Mean loss over the samples. */
+  loss: number;
+}
+
+/** Run a task's model on `data` in eval mode, in batches; the outputs and the mean loss. */
+export async function predictTask<S>(task: TrainerTask<S>, data: readonly S[], batchSize: number): Promise<Prediction> {
+  const model = task.model;
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const parts: Float32Array[] = [];
+    let shape: number[] = [];
+    let lossSum = 0;
+    for (let i = 0; i < data.length; i += batchSize) {
+      const batch = data.slice(i, i + batchSize);
+      const { output, loss } = task.forward(batch);
+      await realize([output, loss]);
+      parts.push(output.value as Float32Array);
+      shape = [...output.shape];
+      lossSum += Number(loss.value[0]) * batch.length;
+    }
+    const outputs = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let off = 0;
+    for (const p of parts) { outputs.set(p, off); off += p.length; }
+    if (shape.length) shape[0] = data.length;
+    return { outputs, shape, loss: data.length ? lossSum / data.length : NaN };
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Metrics of a task's model on `data` (eval mode). */
+export async function evaluateTask<S>(task: TrainerTask<S>, data: readonly S[], batchSize: number): Promise<Metrics> {
+  if (!data.length) throw new Error('evaluate: no samples');
+  const { outputs, loss } = await predictTask(task, data, batchSize);
+  return computeMetrics(task, outputs, task.targets(data), loss);
 }
 
 function fmt(v: number): string { return Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4)) : String(v); }

@@ -1,0 +1,236 @@
+// The model commands: train, eval, predict, embed, encode (see src/pipeline/run.ts for what they do).
+// With --json the last line on stdout is one JSON object; progress goes to stderr (silent with --json).
+import { UsageError, type OptionSpecs } from './args.js';
+import type { Command } from './main.js';
+import type { ProgressMode } from '../train/progress.js';
+import type { TaskKind } from '../train/recipes.js';
+
+type Opts = Record<string, unknown>;
+
+const MODALITY_LIST = 'text, image, infrared, xray, hyperspectral, video, audio, point-cloud, time-series, imu, tabular, graph';
+
+function need(o: Opts, name: string): string {
+  const v = o[name];
+  if (v === undefined || v === '') throw new UsageError(`missing required option --${name}`);
+  return v as string;
+}
+
+function num(o: Opts, name: string): number | undefined { return o[name] as number | undefined; }
+
+function jsonOption(o: Opts, name: string): Record<string, unknown> | undefined {
+  const v = o[name] as string | undefined;
+  if (v === undefined) return undefined;
+  let parsed: unknown;
+  try { parsed = JSON.parse(v); } catch (e) { throw new UsageError(`--${name} expects a JSON object, e.g. '{"numMelBins": 64}' (${(e as Error).message})`); }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--${name} expects a JSON object, got ${v}`);
+  return parsed as Record<string, unknown>;
+}
+
+function progressMode(o: Opts): ProgressMode {
+  if (o.json) return 'silent';
+  const p = (o.progress as string | undefined) ?? 'auto';
+  if (!['auto', 'tty', 'plain', 'none'].includes(p)) throw new UsageError(`--progress must be auto, tty, plain or none, got '${p}'`);
+  return p === 'none' ? 'silent' : (p as ProgressMode);
+}
+
+function fmtMetrics(m: Record<string, number> | null | undefined): string {
+  if (!m) return '-';
+  return Object.entries(m).map(([k, v]) => `${k} ${Number.isFinite(v) ? (Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(3) : v.toFixed(4)) : v}`).join(', ');
+}
+
+const DATA_FORMATS = `Data (--data):
+  - a folder of class subfolders DATA/<class>/<file> (classification);
+  - a JSON manifest DATA.json: [{"path": "file", "label": ...}, {"input": <inline sample>, "label": ...}, ...]
+    (paths relative to the manifest; regression labels are numbers; --target picks another field);
+  - a NumPy folder DATA/ with inputs.npy (samples stacked on axis 0) and labels.npy / labels.json / labels.txt;
+  - a CSV file with a header, one sample per row (tabular; time-series/imu: the other columns are the series,
+    --channels values per step; hyperspectral: the band values; text: a 'text' column); the target column is
+    --target, else one named label/target/class/y, else the last column;
+  - forecasting (time-series/imu): a CSV of ONE series, rows = time steps, numeric columns = channels, an
+    optional date column; windows of --seq-len steps predict the next --pred-len (chronological 70/10/20 split).
+Sample files per modality:
+  image, infrared, xray   .npy/.json [C, H, W] or [H, W] (integer pixels are divided by 255)
+  video                   .npy/.json [C, T, H, W] or [T, H, W]
+  hyperspectral           .npy/.json [bands] or [p, p, bands]
+  audio                   .wav, or .npy/.json waveform at --sample-rate
+  point-cloud             .npy/.json/.csv/.txt [P, 3 + c] (x, y, z, features)
+  time-series, imu        .npy/.json/.csv/.txt [L, C] (rows = time steps)
+  graph                   .json {"numNodes", "edges": [[u, v], ...], "nodeFeatures"?, "edgeFeatures"?}
+  text                    .txt
+All samples of a data set must have one shape; NaN values are rejected (tabular: empty/NA cells are missing values).`;
+
+const trainOptions: OptionSpecs = {
+  modality: { type: 'string', description: `modality: ${MODALITY_LIST}`, valueName: 'M' },
+  data: { type: 'string', description: 'training data (formats below)', valueName: 'PATH' },
+  task: { type: 'string', description: 'classification | regression | forecasting', default: 'classification', valueName: 'TASK' },
+  target: { type: 'string', description: 'target column / manifest field (forecasting: the one channel to predict)', valueName: 'NAME' },
+  encoder: { type: 'string', description: 'shared encoder: tiny | small | base | large (seeded random init) or a safetensors FILE of the released weights', default: 'tiny', valueName: 'SIZE|FILE' },
+  unfreeze: { type: 'boolean', description: 'train the encoder too (default: frozen, the paper\'s "F" setting)' },
+  epochs: { type: 'number', description: 'epochs (default: the modality\'s recipe)', valueName: 'N' },
+  'batch-size': { type: 'number', description: 'batch size (default: the recipe)', valueName: 'N' },
+  lr: { type: 'number', description: 'peak learning rate of AdamW (default: the recipe)', valueName: 'X' },
+  'weight-decay': { type: 'number', description: 'AdamW weight decay (default: the recipe)', valueName: 'X' },
+  patience: { type: 'number', description: 'early stopping after N epochs without validation improvement (0 = off)', valueName: 'N' },
+  seed: { type: 'number', description: 'seed of the initialisation, split, shuffling and dropout', default: 0, valueName: 'N' },
+  out: { type: 'string', description: 'run folder: config.json, checkpoint.safetensors, best.safetensors, report.json', valueName: 'DIR' },
+  resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoint (same results as an uninterrupted run)' },
+  val: { type: 'number', description: 'validation fraction (default 0.1)', valueName: 'F' },
+  test: { type: 'number', description: 'test fraction (default 0.1; forecasting 0.2)', valueName: 'F' },
+  'patch-size': { type: 'number', description: 'patch size of image/video/audio tokenizers (default 16; 14 with --encoder large)', valueName: 'N' },
+  'sample-rate': { type: 'number', description: 'sample rate of waveforms stored as arrays (default 16000; WAV files carry their own)', valueName: 'HZ' },
+  channels: { type: 'number', description: 'time-series CSV rows: values per time step (default 1)', valueName: 'C' },
+  'seq-len': { type: 'number', description: 'forecasting: input window (default 96)', valueName: 'N' },
+  'pred-len': { type: 'number', description: 'forecasting: horizon (default 96)', valueName: 'N' },
+  'date-column': { type: 'string', description: 'forecasting: date column for calendar features (default: date/time/timestamp if present)', valueName: 'NAME' },
+  freq: { type: 'string', description: 'forecasting: calendar feature frequency h|t|s|d|b|w|m|a (default h)', valueName: 'F' },
+  'tokenizer-options': { type: 'string', description: 'extra tokenizer options as JSON, e.g. \'{"numMelBins": 64, "targetLength": 100}\'', valueName: 'JSON' },
+  'head-options': { type: 'string', description: 'head overrides as JSON: {"pool": "cls|mean|max|concat", "norm": true, "hidden": [256], "dropout": 0.5}', valueName: 'JSON' },
+  progress: { type: 'string', description: 'progress display on stderr: auto | tty | plain | none', default: 'auto', valueName: 'MODE' },
+  json: { type: 'boolean', description: 'print the final report as one JSON object (last line of stdout); no progress' },
+};
+
+const train: Command = {
+  name: 'train',
+  summary: 'Train a tokenizer + head (and optionally the encoder) on a data set of one modality.',
+  usage: 'omniformer train --modality M --data PATH --out DIR [options]',
+  options: trainOptions,
+  examples: [
+    'omniformer train --modality tabular --data adult.csv --target income --out runs/adult',
+    'omniformer train --modality time-series --data ETTh1.csv --task forecasting --seq-len 96 --pred-len 24 --out runs/etth1',
+    'omniformer train --modality image --data images/ --encoder Meta-Transformer_base_patch16_encoder.safetensors --epochs 5 --out runs/img --json',
+    'omniformer train --modality tabular --data adult.csv --out runs/adult --resume        # after a crash',
+  ],
+  details: DATA_FORMATS,
+  async run(o) {
+    const { trainRun } = await import('../pipeline/run.js');
+    const task = o.task as TaskKind;
+    const progress = progressMode(o);
+    const { report } = await trainRun({
+      modality: need(o, 'modality'), data: need(o, 'data'), out: need(o, 'out'), task, target: o.target as string | undefined,
+      encoder: o.encoder as string, unfreeze: Boolean(o.unfreeze), epochs: num(o, 'epochs'), batchSize: num(o, 'batch-size'), lr: num(o, 'lr'),
+      weightDecay: num(o, 'weight-decay'), patience: num(o, 'patience'), seed: num(o, 'seed'), resume: Boolean(o.resume), val: num(o, 'val'), test: num(o, 'test'),
+      patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), seqLen: num(o, 'seq-len'), predLen: num(o, 'pred-len'),
+      dateColumn: o['date-column'] as string | undefined, freq: o.freq as string | undefined, tokenizerOptions: jsonOption(o, 'tokenizer-options'),
+      headOptions: jsonOption(o, 'head-options'), progress: { mode: progress },
+    });
+    if (o.json) { console.log(JSON.stringify(report)); return 0; }
+    console.log(`${report.modality} ${report.task}: ${report.trainableParams.toLocaleString('en-US')} trainable of ${report.totalParams.toLocaleString('en-US')} parameters; ${report.epochs} epochs${report.stoppedEarly ? ' (early stop)' : ''}, best epoch ${report.bestEpoch ?? '-'}`);
+    console.log(`val:  ${fmtMetrics(report.metrics.val)}`);
+    console.log(`test: ${fmtMetrics(report.metrics.test)}`);
+    console.log(`run saved to ${report.out}`);
+    return 0;
+  },
+};
+
+const evalCmd: Command = {
+  name: 'eval',
+  summary: 'Evaluate a trained run on a labelled data set (same formats as train).',
+  usage: 'omniformer eval --run DIR --data PATH [--json]',
+  options: {
+    run: { type: 'string', description: 'run folder written by omniformer train', valueName: 'DIR' },
+    data: { type: 'string', description: 'labelled data in a format of the run\'s modality (see omniformer train --help)', valueName: 'PATH' },
+    'batch-size': { type: 'number', description: 'batch size (default: the run\'s)', valueName: 'N' },
+    json: { type: 'boolean', description: 'print one JSON object' },
+  },
+  examples: ['omniformer eval --run runs/adult --data adult_test.csv', 'omniformer eval --run runs/img --data images_test/ --json'],
+  async run(o) {
+    const { evalRun } = await import('../pipeline/run.js');
+    const r = await evalRun({ run: need(o, 'run'), data: need(o, 'data'), batchSize: num(o, 'batch-size') });
+    if (o.json) console.log(JSON.stringify(r));
+    else console.log(`${r.modality} ${r.task} on ${r.samples} samples: ${fmtMetrics(r.metrics)}`);
+    return 0;
+  },
+};
+
+const predict: Command = {
+  name: 'predict',
+  summary: 'Predict with a trained run: one line per input (per row for CSV inputs of a CSV-trained run).',
+  usage: 'omniformer predict --run DIR --input FILE... [--json]',
+  options: {
+    run: { type: 'string', description: 'run folder written by omniformer train', valueName: 'DIR' },
+    input: { type: 'strings', description: 'input files (sample files of the modality; CSV rows for tabular; a CSV of >= --seq-len steps for forecasting)', valueName: 'FILE...' },
+    'batch-size': { type: 'number', description: 'batch size (default: the run\'s)', valueName: 'N' },
+    json: { type: 'boolean', description: 'one JSON object per line' },
+  },
+  examples: ['omniformer predict --run runs/img --input cat.npy dog.npy', 'omniformer predict --run runs/adult --input new_rows.csv --json'],
+  async run(o) {
+    const { predictRun } = await import('../pipeline/run.js');
+    const inputs = (o.input as string[] | undefined) ?? [];
+    if (!inputs.length) throw new UsageError('missing required option --input');
+    const preds = await predictRun({ run: need(o, 'run'), inputs, batchSize: num(o, 'batch-size') });
+    for (const p of preds) {
+      if (o.json) { console.log(JSON.stringify(p)); continue; }
+      if (p.label !== undefined) console.log(`${p.input}\t${p.label}\t${p.probabilities![p.label]!.toFixed(4)}`);
+      else if (p.value !== undefined) console.log(`${p.input}\t${p.value}`);
+      else console.log(`${p.input}\t${Object.entries(p.forecast!).map(([c, v]) => `${c}: ${v.map((x) => x.toPrecision(5)).join(' ')}`).join('\t')}`);
+    }
+    return 0;
+  },
+};
+
+const embed: Command = {
+  name: 'embed',
+  summary: 'Encode input files with a tokenizer and the shared encoder; write the features to a float32 .npy ([B, D] pooled, [B, N, D] with --pool none).',
+  usage: 'omniformer embed --modality M --input FILE... --output OUT.npy [--pool cls|mean|none] [--encoder SIZE|FILE] [--run DIR]',
+  options: {
+    modality: { type: 'string', description: `modality: ${MODALITY_LIST} (taken from --run when given)`, valueName: 'M' },
+    input: { type: 'strings', description: 'sample files of the modality (all of one shape)', valueName: 'FILE...' },
+    output: { type: 'string', description: '.npy file to write', valueName: 'OUT.npy' },
+    pool: { type: 'string', description: 'cls (token 0) | mean (over tokens, padding excluded) | none (all tokens)', default: 'mean', valueName: 'MODE' },
+    encoder: { type: 'string', description: 'tiny | small | base | large or a safetensors encoder FILE (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
+    run: { type: 'string', description: 'use the trained tokenizer and encoder of a run folder instead of a seeded random tokenizer', valueName: 'DIR' },
+    seed: { type: 'number', description: 'seed of the random tokenizer (without --run)', default: 0, valueName: 'N' },
+    'patch-size': { type: 'number', description: 'patch size of image/video/audio tokenizers', valueName: 'N' },
+    'sample-rate': { type: 'number', description: 'sample rate of waveforms stored as arrays (default 16000)', valueName: 'HZ' },
+    channels: { type: 'number', description: 'time-series CSV rows: values per step', valueName: 'C' },
+    'tokenizer-options': { type: 'string', description: 'extra tokenizer options as JSON', valueName: 'JSON' },
+    'batch-size': { type: 'number', description: 'batch size (default 16)', valueName: 'N' },
+    json: { type: 'boolean', description: 'print one JSON object (output shape, inputs)' },
+  },
+  examples: [
+    'omniformer embed --modality audio --input a.wav b.wav --output emb.npy',
+    'omniformer embed --modality image --input x.npy --output tokens.npy --pool none --encoder Meta-Transformer_base_patch16_encoder.safetensors',
+    'omniformer embed --run runs/img --input cat.npy --output cat.npy --pool cls',
+  ],
+  async run(o) {
+    const { embedRun } = await import('../pipeline/run.js');
+    const inputs = (o.input as string[] | undefined) ?? [];
+    if (!inputs.length) throw new UsageError('missing required option --input');
+    if (!o.run && !o.modality) throw new UsageError('missing required option --modality (or --run)');
+    const r = await embedRun({
+      inputs, output: need(o, 'output'), pool: o.pool as 'cls' | 'mean' | 'none', run: o.run as string | undefined, modality: o.modality as string | undefined,
+      encoder: o.encoder as string, seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'),
+      tokenizerOptions: jsonOption(o, 'tokenizer-options'), batchSize: num(o, 'batch-size'),
+    });
+    if (o.json) console.log(JSON.stringify(r));
+    else console.log(`wrote ${r.output}: float32 [${r.shape.join(', ')}] for ${r.inputs.length} input(s)`);
+    return 0;
+  },
+};
+
+const encode: Command = {
+  name: 'encode',
+  summary: 'Run the shared Meta-Transformer encoder alone on raw tokens [B, N, D] from a float32 .npy file.',
+  usage: 'omniformer encode --checkpoint FILE --input TOKENS.npy --output OUT.npy [--size base|large|small|tiny]',
+  options: {
+    checkpoint: { type: 'string', description: 'encoder weights (safetensors; keys 0.attn.qkv.weight ... with or without a blocks. prefix)', valueName: 'FILE' },
+    input: { type: 'string', description: 'tokens [B, N, D] as a float .npy file', valueName: 'TOKENS.npy' },
+    output: { type: 'string', description: 'where to write the encoded tokens (float32 [B, N, D])', valueName: 'OUT.npy' },
+    size: { type: 'string', description: 'encoder size: base | large | small | tiny (default: inferred from the checkpoint)', valueName: 'SIZE' },
+    'batch-size': { type: 'number', description: 'samples per run (default: all at once)', valueName: 'N' },
+    json: { type: 'boolean', description: 'print one JSON object' },
+  },
+  examples: [
+    'omniformer encode --checkpoint Meta-Transformer_base_patch16_encoder.safetensors --input tokens.npy --output encoded.npy',
+    'omniformer encode --checkpoint large.safetensors --size large --input tokens.npy --output out.npy --batch-size 4',
+  ],
+  async run(o) {
+    const { encodeRun } = await import('../pipeline/run.js');
+    const r = await encodeRun({ checkpoint: need(o, 'checkpoint'), input: need(o, 'input'), output: need(o, 'output'), size: o.size as string | undefined, batchSize: num(o, 'batch-size') });
+    if (o.json) console.log(JSON.stringify({ ...r, output: o.output }));
+    else console.log(`wrote ${String(o.output)}: float32 [${r.shape.join(', ')}] (${r.size ?? 'custom'} encoder, ${r.depth} blocks, D = ${r.dim})`);
+    return 0;
+  },
+};
+
+export const MODEL_COMMANDS: Command[] = [train, evalCmd, predict, embed, encode];

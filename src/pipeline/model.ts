@@ -1,0 +1,234 @@
+// A complete Meta-Transformer model for one modality and task, y = head(encoder(tokenizer(x))), its
+// JSON-serialisable run configuration (config.json of a CLI run), and the TrainerTask that trains it.
+// State-dict names: `tokenizer.*`, `encoder.{i}.*` (the released checkpoint's keys under `encoder.`), `head.*`.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Generator } from '../engine/functional/random.js';
+import { crossEntropy, l1Loss, mseLoss } from '../engine/functional/losses.js';
+import { Tensor } from '../engine/tensor.js';
+import type { TokenSequence } from '../data2seq/types.js';
+import { META_ENCODER_CONFIGS, MetaTransformerEncoder, loadEncoderWeights, type MetaEncoderConfig } from '../encoders/meta-transformer.js';
+import { ClassificationHead, RegressionHead } from '../heads/classification.js';
+import { GraphRegressionHead } from '../heads/graph.js';
+import { LinearForecastHead } from '../heads/forecast.js';
+import { poolTokens, type PoolMode } from '../heads/pooling.js';
+import { readSafetensors, type StoredTensor } from '../io/safetensors.js';
+import { Module } from '../nn/module.js';
+import type { Recipe, TaskKind } from '../train/recipes.js';
+import type { TaskBatchOutput, TrainerTask } from '../train/trainer.js';
+import { DataError, extOf } from './files.js';
+import { modalitySpec, type AnyTokenizer, type ModalitySpec, type TokenizerConfig } from './modalities.js';
+import type { RawSample } from './datasets.js';
+
+// ---- the encoder: a named size or a safetensors file ----
+
+export interface EncoderSpec {
+  /** Named size ('tiny', 'small', 'base', 'large') or null for a file of another shape. */
+  size: string | null;
+  /** Weights file (safetensors), or null for a seeded random initialisation. */
+  file: string | null;
+  config: MetaEncoderConfig;
+  /** Train the encoder too (the paper's "T" setting); frozen otherwise ("F"). */
+  unfrozen: boolean;
+}
+
+const BLOCK_KEY = /^(?:blocks\.)?(\d+)\.attn\.qkv\.weight$/;
+
+/** Read an encoder weights file and infer its configuration (D, depth, MLP width; heads from a named size or D/64). */
+export async function readEncoderFile(path: string, sizeHint?: string): Promise<{ tensors: Map<string, StoredTensor>; config: MetaEncoderConfig; size: string | null }> {
+  const ext = extOf(path);
+  if (['pth', 'pt', 'bin', 'ckpt'].includes(ext)) {
+    throw new DataError(`${path}: PyTorch pickle checkpoints are not read yet; convert it once with python: ` +
+      `import torch, safetensors.torch; safetensors.torch.save_file(torch.load('${path}', map_location='cpu'), 'encoder.safetensors')`);
+  }
+  if (!existsSync(path)) throw new DataError(`encoder file '${path}' does not exist (or name a size: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
+  let tensors: Map<string, StoredTensor>;
+  try { ({ tensors } = await readSafetensors(path)); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+  let depth = 0, dim = 0, mlp = 0;
+  for (const [k, t] of tensors) {
+    const m = BLOCK_KEY.exec(k);
+    if (!m) continue;
+    depth = Math.max(depth, Number(m[1]) + 1);
+    dim = t.shape[1] ?? 0;
+  }
+  if (!depth) throw new DataError(`${path}: no Meta-Transformer encoder keys found (expected '0.attn.qkv.weight', ... optionally prefixed by 'blocks.'; found ${[...tensors.keys()].slice(0, 5).join(', ')}${tensors.size > 5 ? ', ...' : ''})`);
+  for (const [k, t] of tensors) if (/^(?:blocks\.)?0\.mlp\.fc1\.weight$/.test(k)) mlp = t.shape[0]!;
+  if (sizeHint !== undefined) {
+    const c = (META_ENCODER_CONFIGS as Record<string, MetaEncoderConfig>)[sizeHint];
+    if (!c) throw new DataError(`--size: unknown encoder size '${sizeHint}' (valid: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
+    if (c.dim !== dim || c.depth !== depth) throw new DataError(`${path}: holds a ${depth}-block encoder of width D=${dim}, but --size ${sizeHint} is ${c.depth} blocks of D=${c.dim}`);
+    return { tensors, config: { ...c }, size: sizeHint };
+  }
+  const named = Object.entries(META_ENCODER_CONFIGS).find(([, c]) => c.dim === dim && c.depth === depth);
+  if (named) return { tensors, config: { ...named[1] }, size: named[0] };
+  if (dim % 64) throw new DataError(`${path}: cannot infer the head count of a D=${dim} encoder (not a multiple of 64); pass --size`);
+  return { tensors, config: { dim, depth, numHeads: dim / 64, mlpRatio: mlp ? mlp / dim : 4, eps: 1e-5, qkvBias: true }, size: null };
+}
+
+/** `--encoder tiny|small|base|large|FILE` -> spec (and the file's tensors when a file). */
+export async function resolveEncoder(arg: string, unfrozen: boolean): Promise<{ spec: EncoderSpec; tensors: Map<string, StoredTensor> | null }> {
+  const named = (META_ENCODER_CONFIGS as Record<string, MetaEncoderConfig>)[arg];
+  if (named) return { spec: { size: arg, file: null, config: { ...named }, unfrozen }, tensors: null };
+  if (!/[./\\]/.test(arg)) throw new DataError(`--encoder: '${arg}' is neither a size (${Object.keys(META_ENCODER_CONFIGS).join(', ')}) nor a file path`);
+  const r = await readEncoderFile(arg);
+  return { spec: { size: r.size, file: resolve(arg), config: r.config, unfrozen }, tensors: r.tensors };
+}
+
+// ---- heads ----
+
+export interface HeadConfig {
+  kind: 'classification' | 'regression' | 'graph-regression' | 'forecast';
+  /** Classes (classification) or outputs (regression). */
+  outDim: number;
+  pool?: PoolMode;
+  norm?: boolean;
+  hidden?: number[];
+  dropout?: number;
+  /** Forecasting: input steps, horizon and output channels. */
+  seqLen?: number;
+  predLen?: number;
+  channels?: number;
+}
+
+export type HeadModule = Module & { forward(x: TokenSequence): Tensor };
+
+export function buildHead(cfg: HeadConfig, dim: number, generator: Generator): HeadModule {
+  const pooled = { pool: cfg.pool, norm: cfg.norm, hidden: cfg.hidden, dropout: cfg.dropout, generator };
+  switch (cfg.kind) {
+    case 'classification': return new ClassificationHead(dim, cfg.outDim, pooled);
+    case 'regression': return new RegressionHead(dim, cfg.outDim, pooled);
+    case 'graph-regression': return new GraphRegressionHead(dim, cfg.outDim, { generator });
+    case 'forecast': return new LinearForecastHead(dim, cfg.seqLen!, cfg.predLen!, cfg.channels!, { mode: 'temporal', generator });
+  }
+}
+
+/** The default head of a modality and task (spec §3 via the recipe). */
+export function defaultHead(modality: string, task: TaskKind, recipe: Recipe, info: { outDim: number; seqLen?: number; predLen?: number; channels?: number }): HeadConfig {
+  if (task === 'forecasting') return { kind: 'forecast', outDim: info.channels!, seqLen: info.seqLen, predLen: info.predLen, channels: info.channels };
+  if (task === 'regression' && modality === 'graph') return { kind: 'graph-regression', outDim: info.outDim };
+  const h = recipe.head;
+  return { kind: task === 'regression' ? 'regression' : 'classification', outDim: info.outDim, pool: h.pool, norm: h.norm, ...(h.hidden ? { hidden: h.hidden } : {}), ...(h.dropout !== undefined ? { dropout: h.dropout } : {}) };
+}
+
+// ---- run configuration ----
+
+export type TargetConfig =
+  | { kind: 'classification'; name: string; classes: string[] }
+  | { kind: 'regression'; name: string; mean: number; std: number }
+  | { kind: 'forecasting'; channels: string[]; targetChannels: string[]; dateColumn: string | null; mean: number[]; std: number[]; seqLen: number; predLen: number };
+
+export interface RunConfig {
+  format: 'omniformer-run';
+  version: 1;
+  modality: string;
+  task: TaskKind;
+  seed: number;
+  encoder: EncoderSpec;
+  tokenizer: TokenizerConfig;
+  head: HeadConfig;
+  target: TargetConfig;
+  /** How --input files of predict are read: 'csv-rows' (CSV rows are samples), 'series' (a CSV of time steps), 'file'. */
+  inputLayout: 'csv-rows' | 'series' | 'file';
+  /** Reading options (sample rate of array audio, channels of CSV series rows). */
+  read: { sampleRate?: number; channels?: number };
+  training: Recipe;
+  data: { path: string; format: string; samples: number; split: { train: number; val: number; test: number }; features?: string[] };
+}
+
+// ---- the model ----
+
+export class OmniModel extends Module {
+  tokenizer: AnyTokenizer;
+  encoder: MetaTransformerEncoder;
+  head: HeadModule | null;
+  private _spec: ModalitySpec;
+
+  /** `head` null: an embedding model (tokenizer + encoder). */
+  constructor(spec: ModalitySpec, tokenizer: AnyTokenizer, encoder: MetaTransformerEncoder, head: HeadModule | null) {
+    super();
+    this._spec = spec;
+    this.tokenizer = tokenizer;
+    this.encoder = encoder;
+    this.head = head;
+  }
+
+  /** Raw samples -> encoded token sequence [B, N, D] (with the tokenizer's padding mask). */
+  encodeRaw(inputs: readonly unknown[]): TokenSequence {
+    const conv = this._spec.toTokenizerInput;
+    const prepared = this.tokenizer.prepare(conv ? inputs.map((r) => conv(r)) : [...inputs]);
+    return this.encoder.encode(this.tokenizer.forward(prepared));
+  }
+
+  /** Raw samples -> head outputs. */
+  forwardRaw(inputs: readonly unknown[]): Tensor {
+    if (!this.head) throw new Error('OmniModel: this model has no head (an embedding model); use embed()');
+    return this.head.forward(this.encodeRaw(inputs));
+  }
+
+  /** Pooled (or full) encoder features of raw samples: [B, D] for 'cls'/'mean', [B, N, D] for 'none'. */
+  embed(inputs: readonly unknown[], pool: 'cls' | 'mean' | 'none'): Tensor {
+    const seq = this.encodeRaw(inputs);
+    if (pool === 'none') return seq.tokens;
+    return poolTokens(seq.tokens, pool, { paddingMask: seq.paddingMask ?? null });
+  }
+}
+
+/**
+ * Build the model of a run configuration (deterministic: the seed fixes every random initialisation, in the
+ * order tokenizer, encoder, head). `cfg.head` null builds an embedding model.
+ */
+export async function buildModel(cfg: Pick<RunConfig, 'modality' | 'seed' | 'encoder' | 'tokenizer'> & { head: HeadConfig | null }, encoderTensors?: Map<string, StoredTensor> | null): Promise<{ model: OmniModel; generator: Generator }> {
+  const spec = modalitySpec(cfg.modality);
+  const g = new Generator(cfg.seed);
+  const D = cfg.encoder.config.dim;
+  let tokenizer: AnyTokenizer;
+  try { tokenizer = spec.buildTokenizer(cfg.tokenizer, D, g); } catch (e) { throw new DataError(`${cfg.modality} tokenizer (options ${JSON.stringify(cfg.tokenizer).slice(0, 200)}): ${(e as Error).message}`); }
+  const encoder = new MetaTransformerEncoder(cfg.encoder.config, { generator: g, frozen: true });
+  if (cfg.encoder.file) {
+    const tensors = encoderTensors ?? (await readEncoderFile(cfg.encoder.file)).tensors;
+    try { await loadEncoderWeights(encoder, tensors); } catch (e) { throw new DataError(`encoder file '${cfg.encoder.file}': ${(e as Error).message}`); }
+  }
+  if (cfg.encoder.unfrozen) encoder.unfreeze();
+  const head = cfg.head ? buildHead(cfg.head, D, g) : null;
+  return { model: new OmniModel(spec, tokenizer, encoder, head), generator: g };
+}
+
+// ---- the trainer task ----
+
+export interface OmniSample extends RawSample {
+  /** Class index (classification), standardised value (regression) or standardised future (forecasting). */
+  target: number | Float32Array;
+}
+
+export class OmniTask implements TrainerTask<OmniSample> {
+  readonly kind: TaskKind;
+  readonly numClasses?: number;
+  constructor(readonly model: OmniModel, readonly cfg: RunConfig) {
+    this.kind = cfg.task;
+    if (cfg.target.kind === 'classification') this.numClasses = cfg.target.classes.length;
+  }
+
+  forward(batch: readonly OmniSample[]): TaskBatchOutput {
+    const output = this.model.forwardRaw(batch.map((s) => s.input));
+    const B = batch.length;
+    const t = this.cfg.target;
+    if (t.kind === 'classification') {
+      const y = new Tensor([B], 'int64', BigInt64Array.from(batch, (s) => BigInt(s.target as number)));
+      return { output, loss: crossEntropy(output, y, { labelSmoothing: this.cfg.training.labelSmoothing }) };
+    }
+    const y = new Tensor(output.shape, 'float32', Float32Array.from(this.targets(batch)));
+    const lossFn = t.kind === 'regression' && this.cfg.training.regressionLoss === 'l1' ? l1Loss : mseLoss;
+    return { output, loss: lossFn(output, y) };
+  }
+
+  targets(batch: readonly OmniSample[]): number[] {
+    if (this.kind === 'classification') return batch.map((s) => s.target as number);
+    return batch.flatMap((s) => (typeof s.target === 'number' ? [s.target] : Array.from(s.target)));
+  }
+
+  /** Regression metrics in the target's units; forecasting metrics stay standardised (as TSLib reports them). */
+  toReportUnits = (values: Float32Array): Float32Array => {
+    const t = this.cfg.target;
+    return t.kind === 'regression' ? values.map((v) => v * t.std + t.mean) : values;
+  };
+}

@@ -1,0 +1,479 @@
+// The operations behind the CLI's model commands, usable from the library: train a run, evaluate it, predict
+// with it, embed samples, and run the shared encoder alone on raw tokens.
+//
+// A run folder (`--out DIR`) holds
+//   config.json               everything needed to rebuild the model (modality, task, encoder, tokenizer
+//                             configuration incl. a fitted tabular schema, head, classes / target statistics,
+//                             the recipe, the seed, the data split sizes);
+//   checkpoint.safetensors    the last epoch's full training state (atomic, every epoch; see train/checkpoint.ts);
+//   best.safetensors          the weights of the best validation epoch (used by eval / predict / embed);
+//   report.json               the final report (also the last line printed with --json).
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readNpy, writeNpy, npyToFloat32 } from '../io/npy.js';
+import { realize } from '../engine/runtime.js';
+import { Tensor } from '../engine/tensor.js';
+import { MetaTransformerEncoder, loadEncoderWeights } from '../encoders/meta-transformer.js';
+import { Trainer, splitDataset, evaluateTask, predictTask, CHECKPOINT_FILE, BEST_FILE, type Metrics, type TrainReport } from '../train/trainer.js';
+import { recipeFor, type Recipe, type TaskKind } from '../train/recipes.js';
+import { loadWeights } from '../train/checkpoint.js';
+import type { ProgressOptions } from '../train/progress.js';
+import { DataError, extOf, fmtShape, readCsvFile } from './files.js';
+import { loadDataset, readSeriesCsv, type LoadedDataset, type RawSample } from './datasets.js';
+import { modalitySpec, type ModalitySpec, type ReadOptions } from './modalities.js';
+import { OmniTask, buildModel, defaultHead, readEncoderFile, resolveEncoder, type OmniModel, type OmniSample, type RunConfig, type TargetConfig } from './model.js';
+
+export const CONFIG_FILE = 'config.json';
+export const REPORT_FILE = 'report.json';
+
+const TASKS: readonly TaskKind[] = ['classification', 'regression', 'forecasting'];
+
+export interface TrainRunOptions {
+  modality: string;
+  data: string;
+  task?: TaskKind;
+  /** Target column / manifest field; forecasting: the one channel to predict (default: all). */
+  target?: string;
+  /** 'tiny' | 'small' | 'base' | 'large' | path to a safetensors encoder (default 'tiny'). */
+  encoder?: string;
+  unfreeze?: boolean;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  patience?: number;
+  seed?: number;
+  /** Run folder (required). */
+  out: string;
+  resume?: boolean;
+  /** Validation and test fractions (default 0.1 each; forecasting 0.1 / 0.2 of the time axis). */
+  val?: number;
+  test?: number;
+  patchSize?: number;
+  sampleRate?: number;
+  channels?: number;
+  seqLen?: number;
+  predLen?: number;
+  dateColumn?: string;
+  freq?: string;
+  /** Extra tokenizer options (JSON object), merged over the inferred ones. */
+  tokenizerOptions?: Record<string, unknown>;
+  /** Head overrides: { pool, norm, hidden, dropout } of pooled heads. */
+  headOptions?: { pool?: string; norm?: boolean; hidden?: number[]; dropout?: number };
+  progress?: ProgressOptions;
+}
+
+export interface TrainRunResult {
+  report: RunReport;
+  config: RunConfig;
+  model: OmniModel;
+}
+
+export interface RunReport {
+  modality: string;
+  task: TaskKind;
+  encoder: { size: string | null; file: string | null; dim: number; depth: number; frozen: boolean };
+  trainableParams: number;
+  totalParams: number;
+  classes?: string[];
+  samples: { train: number; val: number; test: number };
+  metrics: { val: Metrics | null; test: Metrics | null };
+  bestEpoch: number | null;
+  epochs: number;
+  steps: number;
+  stoppedEarly: boolean;
+  resumedFrom: number | null;
+  history: { epoch: number; trainLoss: number; lr: number; val?: Metrics }[];
+  recipe: { lr: number; weightDecay: number; epochs: number; batchSize: number; labelSmoothing: number; reference: string };
+  out: string;
+  seconds: number;
+}
+
+function checkTask(spec: ModalitySpec, task: string): TaskKind {
+  if (!TASKS.includes(task as TaskKind)) throw new DataError(`--task: unknown task '${task}' (valid: ${TASKS.join(', ')})`);
+  if (!spec.tasks.includes(task as TaskKind)) throw new DataError(`--task: ${spec.name} supports ${spec.tasks.join(', ')}, not ${task}`);
+  return task as TaskKind;
+}
+
+/** Sort labels numerically when they all are numbers, else lexically. */
+export function sortLabels(labels: Iterable<string>): string[] {
+  const u = [...new Set(labels)];
+  const numeric = u.every((l) => /^[+-]?\d+(\.\d+)?$/.test(l));
+  return numeric ? u.sort((a, b) => Number(a) - Number(b)) : u.sort();
+}
+
+function checkShapes(spec: ModalitySpec, samples: readonly RawSample[]): void {
+  if (!samples.length) return;
+  const first = spec.shapeOf(samples[0]!.input);
+  if (!first) return;
+  for (const s of samples) {
+    const sh = spec.shapeOf(s.input);
+    if (sh !== first) throw new DataError(`${s.name} is ${sh} but ${samples[0]!.name} is ${first}; all ${spec.name} samples of a data set must have the same shape (resize, crop or pad them first)`);
+  }
+}
+
+/** Run every sample through the tokenizer's host-side preparation once, so bad samples fail early, named. */
+function validateSamples(model: OmniModel, spec: ModalitySpec, samples: readonly RawSample[], chunk = 64): void {
+  const prep = (batch: readonly RawSample[]): void => {
+    const conv = spec.toTokenizerInput;
+    model.tokenizer.prepare(batch.map((s) => (conv ? conv(s.input) : s.input)));
+  };
+  for (let i = 0; i < samples.length; i += chunk) {
+    const batch = samples.slice(i, i + chunk);
+    try { prep(batch); } catch (e) {
+      for (const s of batch) {
+        try { prep([s]); } catch (e1) { throw new DataError(`${s.name}: ${(e1 as Error).message}`); }
+      }
+      throw new DataError(`${(e as Error).message} (samples ${batch.slice(0, 8).map((s, k) => `${k} = ${s.name}`).join(', ')}${batch.length > 8 ? ', ...' : ''})`);
+    }
+  }
+}
+
+function readConfig(dir: string): RunConfig {
+  const p = join(dir, CONFIG_FILE);
+  if (!existsSync(p)) throw new DataError(`--run: '${dir}' is not a run folder (no ${CONFIG_FILE}; create one with omniformer train --out ${dir})`);
+  let cfg: RunConfig;
+  try { cfg = JSON.parse(readFileSync(p, 'utf8')) as RunConfig; } catch (e) { throw new DataError(`${p}: invalid JSON (${(e as Error).message})`); }
+  if (cfg.format !== 'omniformer-run' || cfg.version !== 1) throw new DataError(`${p}: not an omniformer run configuration (format ${JSON.stringify(cfg.format)}, version ${cfg.version})`);
+  return cfg;
+}
+
+/** Differences between two JSON values, as 'path: a vs b' lines (for resume checks). */
+function jsonDiff(a: unknown, b: unknown, path = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => jsonDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  }
+  const s = (v: unknown): string => { const t = JSON.stringify(v); return t === undefined ? 'unset' : t.length > 60 ? `${t.slice(0, 57)}...` : t; };
+  return [`${path}: ${s(a)} vs ${s(b)}`];
+}
+
+/** Samples with their trainer targets from a loaded data set and a target config. */
+function toSamples(ds: LoadedDataset, target: TargetConfig): OmniSample[] {
+  return ds.samples.map((s) => {
+    if (target.kind === 'classification') {
+      const k = target.classes.indexOf(s.label!);
+      if (k < 0) throw new DataError(`${s.name}: label '${s.label}' is not one of the run's classes (${target.classes.join(', ')})`);
+      return { ...s, target: k };
+    }
+    if (target.kind === 'regression') return { ...s, target: (s.value! - target.mean) / target.std };
+    return { ...s, target: s.future! };
+  });
+}
+
+/** Train a model on a data set (see the file comment for the run folder). */
+export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
+  const t0 = performance.now();
+  const spec = modalitySpec(o.modality);
+  const task = checkTask(spec, o.task ?? 'classification');
+  if (!o.out) throw new DataError('--out: a run folder is required');
+  const out = resolve(o.out);
+  const ckpt = join(out, CHECKPOINT_FILE);
+  if (existsSync(ckpt) && !o.resume) throw new DataError(`--out: '${o.out}' already holds a training run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0) throw new DataError(`--seed must be a non-negative integer, got ${seed}`);
+  const read: ReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}) };
+  if (o.channels !== undefined && (!Number.isInteger(o.channels) || o.channels < 1)) throw new DataError(`--channels must be a positive integer, got ${o.channels}`);
+  const overrides: Partial<Recipe> = {};
+  if (o.epochs !== undefined) overrides.epochs = o.epochs;
+  if (o.batchSize !== undefined) overrides.batchSize = o.batchSize;
+  if (o.lr !== undefined) overrides.lr = o.lr;
+  if (o.weightDecay !== undefined) overrides.weightDecay = o.weightDecay;
+  if (o.patience !== undefined) overrides.patience = o.patience;
+  for (const [k, v] of [['--epochs', overrides.epochs], ['--batch-size', overrides.batchSize]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new DataError(`${k} must be a positive integer, got ${v}`);
+  }
+  if (overrides.lr !== undefined && !(overrides.lr > 0 && Number.isFinite(overrides.lr))) throw new DataError(`--lr must be a positive number, got ${overrides.lr}`);
+  if (overrides.weightDecay !== undefined && !(overrides.weightDecay >= 0)) throw new DataError(`--weight-decay must be >= 0, got ${overrides.weightDecay}`);
+  if (overrides.patience !== undefined && !(Number.isInteger(overrides.patience) && overrides.patience >= 0)) throw new DataError(`--patience must be a non-negative integer, got ${overrides.patience}`);
+  const recipe = recipeFor(spec.name, task, overrides);
+
+  const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', o.unfreeze ?? false);
+  const ds = await loadDataset(o.data, {
+    spec, task, target: o.target, read, seqLen: o.seqLen, predLen: o.predLen, dateColumn: o.dateColumn,
+    ...(task === 'forecasting' ? { valFraction: o.val, testFraction: o.test } : {}),
+  });
+  checkShapes(spec, ds.samples);
+
+  // split + targets
+  let target: TargetConfig;
+  let split: { train: number[]; val: number[]; test: number[] };
+  if (task === 'forecasting') {
+    const s = ds.series!;
+    target = { kind: 'forecasting', channels: s.channels, targetChannels: s.targetChannels, dateColumn: s.dateColumn, mean: s.mean, std: s.std, seqLen: s.seqLen, predLen: s.predLen };
+    split = s.split;
+    if (!split.train.length) throw new DataError(`--data: no training windows (the series is too short for --seq-len ${s.seqLen} + --pred-len ${s.predLen})`);
+  } else if (task === 'classification') {
+    const classes = sortLabels(ds.samples.map((s) => s.label!));
+    if (classes.length < 2) throw new DataError(`--data: classification needs at least 2 classes; '${o.data}' has only ${classes.length} (${classes.join(', ')}) in '${ds.targetName}'`);
+    target = { kind: 'classification', name: ds.targetName, classes };
+    split = splitDataset(ds.samples.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed, stratify: ds.samples.map((s) => classes.indexOf(s.label!)) });
+  } else {
+    split = splitDataset(ds.samples.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed });
+    const v = split.train.map((i) => ds.samples[i]!.value!);
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) || 1;
+    target = { kind: 'regression', name: ds.targetName, mean, std };
+  }
+  const trainInputs = split.train.map((i) => ds.samples[i]!.input);
+  const user = { ...(o.freq !== undefined ? { freq: o.freq } : {}), ...(o.tokenizerOptions ?? {}) };
+  const patchSize = o.patchSize ?? (encoder.size === 'large' ? 14 : 16);
+  const tokenizer = spec.tokenizerConfig(trainInputs, { dim: encoder.config.dim, patchSize, user, all: ds.samples.map((s) => s.input), header: ds.header });
+  const head = defaultHead(spec.name, task, recipe, target.kind === 'forecasting'
+    ? { outDim: target.targetChannels.length, seqLen: target.seqLen, predLen: target.predLen, channels: target.targetChannels.length }
+    : { outDim: target.kind === 'classification' ? target.classes.length : 1 });
+  if (o.headOptions) {
+    const allowed = ['pool', 'norm', 'hidden', 'dropout'];
+    for (const k of Object.keys(o.headOptions)) if (!allowed.includes(k)) throw new DataError(`--head-options: unknown key '${k}' (allowed: ${allowed.join(', ')})`);
+    if (head.kind !== 'classification' && head.kind !== 'regression') throw new DataError(`--head-options: the ${head.kind} head has no pooling options`);
+    Object.assign(head, o.headOptions);
+  }
+  const config: RunConfig = {
+    format: 'omniformer-run', version: 1, modality: spec.name, task, seed, encoder, tokenizer, head, target,
+    inputLayout: ds.format === 'csv-rows' ? 'csv-rows' : ds.format === 'csv-series' ? 'series' : 'file',
+    read, training: recipe,
+    data: { path: resolve(o.data), format: ds.format, samples: ds.samples.length, split: { train: split.train.length, val: split.val.length, test: split.test.length }, ...(ds.header ? { features: ds.header } : {}) },
+  };
+  mkdirSync(out, { recursive: true });
+  const cfgPath = join(out, CONFIG_FILE);
+  if (o.resume && existsSync(ckpt)) {
+    const saved = readConfig(out);
+    const diff = jsonDiff(saved, JSON.parse(JSON.stringify(config)));
+    if (diff.length) throw new DataError(`--resume: the options or data differ from the run in '${o.out}' (saved vs now):\n  ${diff.slice(0, 12).join('\n  ')}`);
+  } else {
+    await writeFileAtomic(cfgPath, new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
+  }
+
+  const { model, generator } = await buildModel(config, tensors);
+  validateSamples(model, spec, ds.samples);
+  const samples = toSamples(ds, target);
+  const pick = (idx: number[]): OmniSample[] => idx.map((i) => samples[i]!);
+  const taskObj = new OmniTask(model, config);
+  const trainer = new Trainer(taskObj, {
+    epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, weightDecay: recipe.weightDecay, betas: recipe.betas,
+    warmupEpochs: recipe.warmupEpochs, minLr: recipe.minLr, clipGradNorm: recipe.clipGradNorm, patience: recipe.patience, monitor: recipe.monitor,
+    seed, generators: { model: generator }, checkpointDir: out, resume: o.resume, config: { modality: spec.name, task }, progress: o.progress,
+  });
+  const r: TrainReport = await trainer.run({ train: pick(split.train), val: pick(split.val), test: pick(split.test) });
+  const report: RunReport = {
+    modality: spec.name, task,
+    encoder: { size: encoder.size, file: encoder.file, dim: encoder.config.dim, depth: encoder.config.depth, frozen: !encoder.unfrozen },
+    trainableParams: model.numParams({ trainableOnly: true }), totalParams: model.numParams(),
+    ...(target.kind === 'classification' ? { classes: target.classes } : {}),
+    samples: config.data.split,
+    metrics: { val: r.metrics.val ?? null, test: r.metrics.test ?? null },
+    bestEpoch: r.best?.epoch ?? null, epochs: r.epochs, steps: r.steps, stoppedEarly: r.stoppedEarly, resumedFrom: r.resumedFrom,
+    history: r.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, lr: h.lr, ...(h.val ? { val: h.val } : {}) })),
+    recipe: { lr: recipe.lr, weightDecay: recipe.weightDecay, epochs: recipe.epochs, batchSize: recipe.batchSize, labelSmoothing: recipe.labelSmoothing, reference: recipe.reference },
+    out, seconds: (performance.now() - t0) / 1000,
+  };
+  await writeFileAtomic(join(out, REPORT_FILE), new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n'));
+  return { report, config, model };
+}
+
+/** Rebuild a run's model with its best (else last) weights. */
+export async function loadRun(dir: string): Promise<{ config: RunConfig; model: OmniModel; task: OmniTask }> {
+  const config = readConfig(dir);
+  const { model } = await buildModel(config);
+  const best = join(dir, BEST_FILE), last = join(dir, CHECKPOINT_FILE);
+  const weights = existsSync(best) ? best : existsSync(last) ? last : null;
+  if (!weights) throw new DataError(`--run: '${dir}' has no trained weights (${BEST_FILE} or ${CHECKPOINT_FILE}); did training finish its first epoch?`);
+  await loadWeights(weights, model);
+  model.eval();
+  return { config, model, task: new OmniTask(model, config) };
+}
+
+export interface EvalRunResult { modality: string; task: TaskKind; samples: number; metrics: Metrics }
+
+/** Metrics of a trained run on a labelled data set (the same formats as training). */
+export async function evalRun(o: { run: string; data: string; batchSize?: number }): Promise<EvalRunResult> {
+  const { config, task } = await loadRun(o.run);
+  const spec = modalitySpec(config.modality);
+  const t = config.target;
+  const ds = await loadDataset(o.data, {
+    spec, task: config.task, read: config.read,
+    ...(t.kind === 'forecasting'
+      ? { seqLen: t.seqLen, predLen: t.predLen, seriesStats: { mean: t.mean, std: t.std, channels: t.channels, targetChannels: t.targetChannels, dateColumn: t.dateColumn } }
+      : { target: t.name === 'folder' ? undefined : t.name }),
+  });
+  checkShapes(spec, ds.samples);
+  validateSamples(task.model, spec, ds.samples);
+  const samples = toSamples(ds, t);
+  if (!samples.length) throw new DataError(`--data: '${o.data}' has no samples`);
+  const metrics = await evaluateTask(task, samples, o.batchSize ?? config.training.batchSize);
+  return { modality: config.modality, task: config.task, samples: samples.length, metrics };
+}
+
+export interface RunPrediction {
+  input: string;
+  /** Classification */
+  label?: string;
+  index?: number;
+  probabilities?: Record<string, number>;
+  /** Regression */
+  value?: number;
+  /** Forecasting: per target channel, the next predLen values. */
+  forecast?: Record<string, number[]>;
+}
+
+/** Read --input files as samples of a run (CSV rows, a series, or one sample per file). */
+async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly string[]): Promise<RawSample[]> {
+  const out: RawSample[] = [];
+  for (const f of files) {
+    if (!existsSync(f)) throw new DataError(`--input: '${f}' does not exist`);
+    if (config.inputLayout === 'series') {
+      const t = config.target as Extract<TargetConfig, { kind: 'forecasting' }>;
+      const s = await readSeriesCsv(f, t.dateColumn ?? undefined, t.channels);
+      if (s.steps < t.seqLen) throw new DataError(`--input: '${f}' has ${s.steps} time steps; the model needs the last ${t.seqLen} (--seq-len of the run)`);
+      const C = t.channels.length, start = s.steps - t.seqLen;
+      const values = s.values.slice(start * C).map((v, k) => (v - t.mean[k % C]!) / t.std[k % C]!);
+      out.push({ input: { values, channels: C, ...(s.timestamps ? { timestamps: s.timestamps.slice(start) } : {}) }, name: f });
+    } else if (config.inputLayout === 'csv-rows' && extOf(f) === 'csv') {
+      const table = await readCsvFile(f);
+      const features = config.data.features ?? [];
+      const cols = features.map((c) => {
+        const k = table.header.indexOf(c);
+        if (k < 0) throw new DataError(`--input: '${f}' has no column '${c}' (the run was trained on columns ${features.join(', ')})`);
+        return k;
+      });
+      table.rows.forEach((r, i) => {
+        const where = `${f}:${table.lines[i]}`;
+        out.push({ input: spec.fromCsvRow!(cols.map((k) => r[k]!), features, where, config.read), name: where });
+      });
+    } else {
+      out.push({ input: await spec.readSample(f, config.read), name: f });
+    }
+  }
+  return out;
+}
+
+function softmax(row: Float32Array): number[] {
+  const m = Math.max(...row);
+  const e = Array.from(row, (v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/** Predictions of a trained run for input files (one per sample; CSV inputs of row-trained runs give one per row). */
+export async function predictRun(o: { run: string; inputs: readonly string[]; batchSize?: number }): Promise<RunPrediction[]> {
+  if (!o.inputs.length) throw new DataError('--input: give at least one input file');
+  const { config, task } = await loadRun(o.run);
+  const spec = modalitySpec(config.modality);
+  const raw = await readInputs(config, spec, o.inputs);
+  validateSamples(task.model, spec, raw);
+  const t = config.target;
+  // targets are not needed to predict; a placeholder keeps the loss computable
+  const dummy: OmniSample[] = raw.map((s) => ({ ...s, target: t.kind === 'classification' ? 0 : t.kind === 'regression' ? 0 : new Float32Array(t.predLen * t.targetChannels.length) }));
+  const { outputs } = await predictTask(task, dummy, o.batchSize ?? config.training.batchSize);
+  const per = outputs.length / raw.length;
+  return raw.map((s, i) => {
+    const row = outputs.subarray(i * per, (i + 1) * per);
+    if (t.kind === 'classification') {
+      const p = softmax(row);
+      const k = p.indexOf(Math.max(...p));
+      return { input: s.name, label: t.classes[k]!, index: k, probabilities: Object.fromEntries(t.classes.map((c, j) => [c, p[j]!])) };
+    }
+    if (t.kind === 'regression') return { input: s.name, value: row[0]! * t.std + t.mean };
+    const C = t.targetChannels.length;
+    const forecast = Object.fromEntries(t.targetChannels.map((c, j) => {
+      const k = t.channels.indexOf(c);
+      return [c, Array.from({ length: t.predLen }, (_, p) => row[p * C + j]! * t.std[k]! + t.mean[k]!)];
+    }));
+    return { input: s.name, forecast };
+  });
+}
+
+export interface EmbedRunOptions {
+  inputs: readonly string[];
+  output: string;
+  pool?: 'cls' | 'mean' | 'none';
+  /** Use a trained run's tokenizer and encoder (else a seeded random tokenizer and --encoder). */
+  run?: string;
+  modality?: string;
+  encoder?: string;
+  seed?: number;
+  patchSize?: number;
+  sampleRate?: number;
+  channels?: number;
+  tokenizerOptions?: Record<string, unknown>;
+  batchSize?: number;
+}
+
+/** Encoder features of input files, written to a float32 .npy: [B, D] pooled or [B, N, D] with pool 'none'. */
+export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; output: string; inputs: string[] }> {
+  const pool = o.pool ?? 'mean';
+  if (!['cls', 'mean', 'none'].includes(pool)) throw new DataError(`--pool: must be cls, mean or none, got '${pool}'`);
+  if (!o.inputs.length) throw new DataError('--input: give at least one input file');
+  let model: OmniModel, spec: ModalitySpec, raw: RawSample[];
+  if (o.run) {
+    const r = await loadRun(o.run);
+    if (o.modality && o.modality !== r.config.modality) throw new DataError(`--modality ${o.modality} does not match the run's modality '${r.config.modality}'`);
+    spec = modalitySpec(r.config.modality);
+    model = r.model;
+    raw = await readInputs({ ...r.config, inputLayout: r.config.inputLayout === 'series' ? 'file' : r.config.inputLayout }, spec, o.inputs);
+  } else {
+    if (!o.modality) throw new DataError('--modality: required unless --run is given');
+    spec = modalitySpec(o.modality);
+    if (spec.name === 'tabular') throw new DataError('--modality tabular: embedding needs a fitted column schema; pass --run DIR of a trained tabular run');
+    const read: ReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}) };
+    raw = [];
+    for (const f of o.inputs) {
+      if (!existsSync(f)) throw new DataError(`--input: '${f}' does not exist`);
+      raw.push({ input: await spec.readSample(f, read), name: f });
+    }
+    checkShapes(spec, raw);
+    const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', false);
+    const tokenizer = spec.tokenizerConfig(raw.map((s) => s.input), { dim: encoder.config.dim, patchSize: o.patchSize ?? (encoder.size === 'large' ? 14 : 16), user: o.tokenizerOptions ?? {}, all: raw.map((s) => s.input) });
+    ({ model } = await buildModel({ modality: spec.name, seed: o.seed ?? 0, encoder, tokenizer, head: null }, tensors));
+  }
+  validateSamples(model, spec, raw);
+  model.eval();
+  const bs = o.batchSize ?? 16;
+  const parts: Float32Array[] = [];
+  let shape: number[] = [];
+  for (let i = 0; i < raw.length; i += bs) {
+    const batch = raw.slice(i, i + bs);
+    const t = model.embed(batch.map((s) => s.input), pool);
+    await realize([t]);
+    if (shape.length && t.shape.slice(1).join() !== shape.slice(1).join()) throw new DataError(`--pool none: inputs give different token counts (${fmtShape(shape.slice(1))} vs ${fmtShape(t.shape.slice(1))}); use --pool mean or cls`);
+    shape = [...t.shape];
+    parts.push(t.value as Float32Array);
+  }
+  const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) { data.set(p, off); off += p.length; }
+  shape[0] = raw.length;
+  await writeNpy(o.output, { shape, data });
+  return { shape, output: o.output, inputs: raw.map((s) => s.name) };
+}
+
+/** Run the shared encoder alone on raw tokens [B, N, D] from a .npy file; writes [B, N, D] float32. */
+export async function encodeRun(o: { checkpoint: string; input: string; output: string; size?: string; batchSize?: number }): Promise<{ shape: number[]; size: string | null; dim: number; depth: number }> {
+  const { tensors, config, size } = await readEncoderFile(o.checkpoint, o.size);
+  if (!existsSync(o.input)) throw new DataError(`--input: '${o.input}' does not exist`);
+  let arr;
+  try { arr = await readNpy(o.input); } catch (e) { throw new DataError((e as Error).message); }
+  if (!['float32', 'float64', 'float16'].includes(arr.dtype)) throw new DataError(`--input: '${o.input}' holds ${arr.dtype} values; tokens must be floating point (float32) [B, N, D]`);
+  if (arr.shape.length !== 3) throw new DataError(`--input: '${o.input}' has shape ${fmtShape(arr.shape)}; tokens must be [B, N, D] (batch, tokens, width)`);
+  const [B, N, D] = arr.shape as [number, number, number];
+  if (D !== config.dim) throw new DataError(`--input: '${o.input}' has token width D = ${D}, but the ${size ?? 'custom'} encoder in '${o.checkpoint}' expects D = ${config.dim} (${config.depth} blocks)`);
+  if (B < 1 || N < 1) throw new DataError(`--input: '${o.input}' has an empty shape ${fmtShape(arr.shape)}`);
+  const data = npyToFloat32(arr);
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) throw new DataError(`--input: '${o.input}' has a non-finite value (${data[i]}) at token [${Math.floor(i / (N * D))}, ${Math.floor(i / D) % N}, ${i % D}]`);
+  }
+  const encoder = new MetaTransformerEncoder(config, { frozen: true });
+  try { await loadEncoderWeights(encoder, tensors); } catch (e) { throw new DataError(`--checkpoint '${o.checkpoint}': ${(e as Error).message}`); }
+  encoder.eval();
+  const bs = o.batchSize ?? B;
+  const out = new Float32Array(B * N * D);
+  for (let b = 0; b < B; b += bs) {
+    const n = Math.min(bs, B - b);
+    const y = encoder.forward(new Tensor([n, N, D], 'float32', data.slice(b * N * D, (b + n) * N * D)));
+    out.set(await y.float32(), b * N * D);
+  }
+  await writeNpy(o.output, { shape: [B, N, D], data: out });
+  return { shape: [B, N, D], size, dim: config.dim, depth: config.depth };
+}
