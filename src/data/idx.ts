@@ -99,8 +99,9 @@ function allocate(dtype: IdxDtype, n: number): IdxArray {
 
 /** Big-endian element bytes -> a typed array (a copy). */
 function decodeElements(bytes: Uint8Array, dtype: IdxDtype): IdxArray {
-  if (dtype === 'uint8') return bytes.slice();
-  if (dtype === 'int8') return new Int8Array(bytes.slice().buffer);
+  // (a Buffer's slice() is a view, not a copy: copy through the Uint8Array constructor)
+  if (dtype === 'uint8') return new Uint8Array(bytes);
+  if (dtype === 'int8') return new Int8Array(new Uint8Array(bytes).buffer);
   const w = TYPES[CODE[dtype]]!.bytes;
   const n = bytes.length / w;
   const out = allocate(dtype, n);
@@ -317,7 +318,7 @@ export class IdxReader {
       let o = 0;
       while (o + ib <= buf.length && index < end) { yield { index, data: decodeElements(buf.subarray(o, o + ib), this.dtype) }; index++; o += ib; }
       if (index >= end) return;
-      pending = buf.slice(o);
+      pending = new Uint8Array(buf.subarray(o));
     }
     if (index < end) throw new IdxFormatError(this.path, `data is truncated: the stream ended after ${index} of ${this.length} items`);
   }

@@ -24,9 +24,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
-import { interpolationMatrix } from '../data2seq/image.js';
+import { interpolationMatrix, type ImageLayout } from '../data2seq/image.js';
 
-export type ImageLayout = 'chw' | 'hwc';
 export type ImageColor = 'rgb' | 'grey' | 'rgba';
 export type ImageKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3' | 'mks2013' | 'mks2021';
 export type ImageResize = { shorterSide: number; crop?: number | readonly [number, number] } | { height: number; width: number };

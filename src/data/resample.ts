@@ -46,9 +46,10 @@ export function resample(samples: Float32Array | ArrayLike<number>, fromRate: nu
   if (!Number.isInteger(zc) || zc < 1) throw new RangeError(`resample: zeroCrossings must be a positive integer, got ${zc}`);
   if (!(rolloff > 0 && rolloff <= 1)) throw new RangeError(`resample: rolloff must be in (0, 1], got ${rolloff}`);
   if (!(beta >= 0) || !Number.isFinite(beta)) throw new RangeError(`resample: beta must be a finite number >= 0, got ${beta}`);
-  const n = samples.length;
-  for (let i = 0; i < n; i++) if (!Number.isFinite(samples[i]!)) throw new RangeError(`resample: sample ${i} is ${samples[i]} (not finite)`);
-  if (fromRate === toRate) return Float32Array.from(samples);
+  const x = samples instanceof Float32Array ? samples : Float32Array.from(samples);
+  const n = x.length;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(x[i]!)) throw new RangeError(`resample: sample ${i} is ${x[i]} (not finite)`);
+  if (fromRate === toRate) return x === samples ? x.slice() : x;
   const g = gcd(fromRate, toRate);
   const L = toRate / g, M = fromRate / g;
   const outLen = Math.ceil((n * L) / M);
@@ -80,9 +81,10 @@ export function resample(samples: Float32Array | ArrayLike<number>, fromRate: nu
     const p = num - k0 * L;
     let base = p * taps;
     if (!tabulate) { filter(p, table, 0); base = 0; }
-    const mlo = Math.max(-K, -k0), mhi = Math.min(K, n - 1 - k0);
+    const lo = Math.max(k0 - K, 0), hi = Math.min(k0 + K, n - 1);
+    const shift = base + K - k0; // table index of input sample i
     let acc = 0;
-    for (let m = mlo; m <= mhi; m++) acc += samples[k0 + m]! * table[base + m + K]!;
+    for (let i = lo; i <= hi; i++) acc += x[i]! * table[shift + i]!;
     out[j] = acc;
   }
   return out;

@@ -121,6 +121,7 @@ export function readDelimited(
   source: string,
   opts: { delimiter?: string; header?: boolean | readonly string[]; skipLines?: number },
   log: BadRecordLog,
+  checkHeader?: (header: string[]) => void,
 ): { header: string[]; rows: string[][]; lines: number[] } {
   const skip = opts.skipLines ?? 0;
   let body = text;
@@ -150,6 +151,7 @@ export function readDelimited(
     const seen = new Set<string>();
     for (const h of names) { if (seen.has(h)) throw new DataFormatError(source, undefined, `duplicate column name '${h}' in the header option`); seen.add(h); }
   }
+  checkHeader?.(header);
   const rows: string[][] = [], lines: number[] = [];
   table.rows.forEach((r, k) => {
     const line = table.lines[k]! + lineOffset;
@@ -177,14 +179,15 @@ async function readText(path: string): Promise<string> {
 /** Parse a tabular file's text (see the file comment). `source` names it in messages. */
 export function parseTabular(text: string, source: string, opts: TabularReadOptions = {}): TabularData {
   const log = new BadRecordLog(source, opts);
-  const { header, rows: raw, lines: rawLines } = readDelimited(text, source, opts, log);
   const missing = new Set(opts.missingValues ?? TABULAR_MISSING_VALUES);
   const types = opts.types ?? {};
-  const known = new Set(header);
-  for (const c of Object.keys(types)) if (!known.has(c)) throw new DataFormatError(source, undefined, `types: column '${c}' is not in the file (columns: ${header.join(', ')})`);
-  for (const c of opts.drop ?? []) if (!known.has(c)) throw new DataFormatError(source, undefined, `drop: column '${c}' is not in the file (columns: ${header.join(', ')})`);
+  const { header, rows: raw, lines: rawLines } = readDelimited(text, source, opts, log, (header) => {
+    const known = new Set(header);
+    for (const c of Object.keys(types)) if (!known.has(c)) throw new DataFormatError(source, undefined, `types: column '${c}' is not in the file (columns: ${header.join(', ')})`);
+    for (const c of opts.drop ?? []) if (!known.has(c)) throw new DataFormatError(source, undefined, `drop: column '${c}' is not in the file (columns: ${header.join(', ')})`);
+    if (opts.target !== undefined && !known.has(opts.target)) throw new DataFormatError(source, undefined, `target column '${opts.target}' is not in the file (columns: ${header.join(', ')})`);
+  });
   const targetCol = opts.target === undefined ? -1 : header.indexOf(opts.target);
-  if (opts.target !== undefined && targetCol < 0) throw new DataFormatError(source, undefined, `target column '${opts.target}' is not in the file (columns: ${header.join(', ')})`);
   const dropped = new Set(opts.drop ?? []);
   for (const [c, t] of Object.entries(types)) if (t === 'ignore') dropped.add(c);
   if (opts.target !== undefined && dropped.has(opts.target)) throw new DataFormatError(source, undefined, `target column '${opts.target}' is also dropped`);
@@ -198,6 +201,11 @@ export function parseTabular(text: string, source: string, opts: TabularReadOpti
     }
     keep.push(k);
   });
+
+  if (!keep.length) {
+    log.finish();
+    throw new DataFormatError(source, undefined, log.skipped ? `no valid rows (${log.skipped} skipped; first: ${log.messages[0]})` : 'no data rows after the header');
+  }
 
   // Column types from the kept rows, then conversion; values that break a forced type are bad rows.
   const featureCols = header.map((h, j) => ({ h, j })).filter(({ h, j }) => j !== targetCol && !dropped.has(h));

@@ -53,10 +53,12 @@ function pickColumn(header: readonly string[], given: string | undefined, defaul
 /** Parse (text, label) rows from delimited text (see the file comment). */
 export function parseTextCsv(content: string, source: string, opts: TextCsvOptions = {}): TextClassificationData {
   const log = new BadRecordLog(source, opts);
-  const { header, rows, lines: rowLines } = readDelimited(content, source, { delimiter: opts.delimiter, skipLines: opts.skipLines }, log);
-  const tj = pickColumn(header, opts.textColumn, TEXT_NAMES, 'text', source);
-  const lj = pickColumn(header, opts.labelColumn, LABEL_NAMES, 'label', source);
-  if (tj === lj) throw new DataFormatError(source, undefined, `the text and label columns are the same ('${header[tj]}')`);
+  let tj = -1, lj = -1;
+  const { header, rows, lines: rowLines } = readDelimited(content, source, { delimiter: opts.delimiter, skipLines: opts.skipLines }, log, (header) => {
+    tj = pickColumn(header, opts.textColumn, TEXT_NAMES, 'text', source);
+    lj = pickColumn(header, opts.labelColumn, LABEL_NAMES, 'label', source);
+    if (tj === lj) throw new DataFormatError(source, undefined, `the text and label columns are the same ('${header[tj]}')`);
+  });
   const missing = new Set(opts.missingValues ?? ['', 'NA', 'N/A', 'null', 'None', '?']);
   const fixed = opts.classes ? new Map(opts.classes.map((c, i) => [c, i])) : null;
   const texts: string[] = [], raw: string[] = [], lines: number[] = [];

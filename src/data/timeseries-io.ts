@@ -97,20 +97,23 @@ export function inferFreq(ms: ArrayLike<number>): TimeFreq {
 /** Parse the text of a time-series CSV (see the file comment). */
 export function parseTimeSeries(text: string, source: string, opts: TimeSeriesReadOptions = {}): TimeSeriesData {
   const log = new BadRecordLog(source, opts);
-  const { header, rows, lines: rowLines } = readDelimited(text, source, { delimiter: opts.delimiter, skipLines: opts.skipLines }, log);
-  const tsName = opts.timestampColumn ?? (header.includes('date') ? 'date' : header[0]!);
-  const tsCol = header.indexOf(tsName);
-  if (tsCol < 0) throw new DataFormatError(source, undefined, `timestamp column '${tsName}' is not in the file (columns: ${header.join(', ')})`);
-  let channels = opts.columns ? [...opts.columns] : header.filter((_, j) => j !== tsCol);
-  for (const c of channels) {
-    if (!header.includes(c)) throw new DataFormatError(source, undefined, `channel column '${c}' is not in the file (columns: ${header.join(', ')})`);
-    if (c === tsName) throw new DataFormatError(source, undefined, `column '${c}' is the timestamp column and cannot be a channel`);
-  }
-  if (opts.target !== undefined) {
-    if (!header.includes(opts.target)) throw new DataFormatError(source, undefined, `target column '${opts.target}' is not in the file (columns: ${header.join(', ')})`);
-    channels = [...channels.filter((c) => c !== opts.target), opts.target];
-  }
-  if (!channels.length) throw new DataFormatError(source, undefined, `no value columns besides the timestamp column '${tsName}'`);
+  let tsName = '', tsCol = -1;
+  let channels: string[] = [];
+  const { header, rows, lines: rowLines } = readDelimited(text, source, { delimiter: opts.delimiter, skipLines: opts.skipLines }, log, (header) => {
+    tsName = opts.timestampColumn ?? (header.includes('date') ? 'date' : header[0]!);
+    tsCol = header.indexOf(tsName);
+    if (tsCol < 0) throw new DataFormatError(source, undefined, `timestamp column '${tsName}' is not in the file (columns: ${header.join(', ')})`);
+    channels = opts.columns ? [...opts.columns] : header.filter((_, j) => j !== tsCol);
+    for (const c of channels) {
+      if (!header.includes(c)) throw new DataFormatError(source, undefined, `channel column '${c}' is not in the file (columns: ${header.join(', ')})`);
+      if (c === tsName) throw new DataFormatError(source, undefined, `column '${c}' is the timestamp column and cannot be a channel`);
+    }
+    if (opts.target !== undefined) {
+      if (!header.includes(opts.target)) throw new DataFormatError(source, undefined, `target column '${opts.target}' is not in the file (columns: ${header.join(', ')})`);
+      channels = [...channels.filter((c) => c !== opts.target), opts.target];
+    }
+    if (!channels.length) throw new DataFormatError(source, undefined, `no value columns besides the timestamp column '${tsName}'`);
+  });
   const chCols = channels.map((c) => header.indexOf(c));
   const missing = new Set(opts.missingValues ?? MISSING);
   const fill = opts.fillMissing ?? 'error';

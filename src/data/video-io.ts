@@ -14,9 +14,8 @@
 // VideoFormatError naming the clip (and the frame file) and the problem.
 import { readFile, stat } from 'node:fs/promises';
 import { decodeNpy, type NpyArray } from '../io/npy.js';
+import type { VideoLayout } from '../data2seq/video.js';
 import { listImageFiles, readImage, transformPixels, type ImageReadOptions } from './image-io.js';
-
-export type VideoLayout = 'cthw' | 'thwc';
 
 export interface VideoReadOptions {
   /** Frames to sample. */

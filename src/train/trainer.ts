@@ -191,9 +191,7 @@ export function splitDataset(n: number, opts: SplitOptions = {}): Split {
   for (const [k, v] of [['val', val], ['test', test]] as const) if (!(v >= 0 && v < 1)) throw new RangeError(`splitDataset: ${k} fraction must be in [0, 1), got ${v}`);
   if (val + test >= 1) throw new RangeError(`splitDataset: val + test fractions (${val} + ${test}) leave no training samples`);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitDataset: need at least one sample, got ${n}`);
-  // a positive fraction gets at least one sample once there are 3 or more
-  const count = (f: number): number => (f > 0 && n >= 3 ? Math.max(1, Math.round(n * f)) : Math.round(n * f));
-  const nTest = count(test), nVal = count(val);
+  const nTest = Math.round(n * test), nVal = Math.round(n * val);
   if (n - nTest - nVal < 1) throw new RangeError(`splitDataset: ${n} samples are too few for val ${val} and test ${test}`);
   if (opts.chronological) {
     const idx = Array.from({ length: n }, (_, i) => i);
