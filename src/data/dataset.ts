@@ -476,7 +476,9 @@ export interface LoaderOptions extends BatchOptions, SkipBadOptions {
 }
 
 async function loadBatch<R>(ds: Dataset<R>, idx: Uint32Array, epoch: number, batch: number, log: BadRecordLog): Promise<Batch<R>> {
-  const settled = await Promise.allSettled(Array.from(idx, (i) => ds.get(i)));
+  const settled = await Promise.allSettled(Array.from(idx, (i) => {
+    try { return Promise.resolve(ds.get(i)); } catch (e) { return Promise.reject(e); } // a synchronous throw is one sample's failure
+  }));
   const keep: number[] = [];
   const items: R[] = [];
   let skipped = 0;
