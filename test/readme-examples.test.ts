@@ -28,3 +28,18 @@ test('README: training with TrainStep', async () => {
   for (let i = 0; i < 30; i++) last = (await step.step({ x, y })).loss;
   assert.ok(last < first, `loss ${first} -> ${last}`);
 });
+
+test('README: Meta-Transformer in a few lines (tiny encoder, same code)', async () => {
+  const { MetaTransformerEncoder, ImageTokenizer, TextTokenizer, ClassificationHead, joinSequences } = await import('../src/index.js');
+  const encoder = new MetaTransformerEncoder('tiny');
+  const D = encoder.config.dim;
+  const image = new ImageTokenizer({ dim: D });
+  const text = new TextTokenizer({ dim: D });
+  const pixels = new Float32Array(3 * 224 * 224).fill(0.5);
+  const seq = joinSequences([image.forward(image.prepare([pixels])), text.forward(text.prepare(['a photo of a cat']))]);
+  const features = encoder.forward(seq);
+  assert.deepEqual(features.shape, [1, 197 + 77, D]);
+  const logits = new ClassificationHead(D, 10, { pool: 'cls' }).forward(features);
+  assert.deepEqual(logits.shape, [1, 10]);
+  assert.ok((await logits.float32()).every(Number.isFinite));
+});
