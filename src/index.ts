@@ -11,3 +11,4 @@ export * from './data2seq/index.js';
 export * from './data/index.js';
 // Both train/ and data/ export splitDataset; the data one also takes a sample count (same result as the trainer's).
 export { splitDataset } from './data/dataset.js';
+export * from './pipeline/index.js';

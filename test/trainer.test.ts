@@ -122,7 +122,7 @@ test('a training process killed at a random moment leaves a complete checkpoint;
   const dir = tmp();
   try {
     const script = fileURLToPath(new URL('./helpers/toy-trainer.js', import.meta.url));
-    const child = spawn(process.execPath, [script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, '--child', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += String(d); });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));

@@ -129,13 +129,14 @@ const evalCmd: Command = {
   options: {
     run: { type: 'string', description: 'run folder written by omniformer train', valueName: 'DIR' },
     data: { type: 'string', description: 'labelled data in a format of the run\'s modality (see omniformer train --help)', valueName: 'PATH' },
+    target: { type: 'string', description: 'target column / manifest field (default: the one the run was trained with)', valueName: 'NAME' },
     'batch-size': { type: 'number', description: 'batch size (default: the run\'s)', valueName: 'N' },
     json: { type: 'boolean', description: 'print one JSON object' },
   },
   examples: ['omniformer eval --run runs/adult --data adult_test.csv', 'omniformer eval --run runs/img --data images_test/ --json'],
   async run(o) {
     const { evalRun } = await import('../pipeline/run.js');
-    const r = await evalRun({ run: need(o, 'run'), data: need(o, 'data'), batchSize: num(o, 'batch-size') });
+    const r = await evalRun({ run: need(o, 'run'), data: need(o, 'data'), batchSize: num(o, 'batch-size'), target: o.target as string | undefined });
     if (o.json) console.log(JSON.stringify(r));
     else console.log(`${r.modality} ${r.task} on ${r.samples} samples: ${fmtMetrics(r.metrics)}`);
     return 0;

@@ -254,7 +254,7 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   const trainer = new Trainer(taskObj, {
     epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, weightDecay: recipe.weightDecay, betas: recipe.betas,
     warmupEpochs: recipe.warmupEpochs, minLr: recipe.minLr, clipGradNorm: recipe.clipGradNorm, patience: recipe.patience, monitor: recipe.monitor,
-    seed, generators: { model: generator }, checkpointDir: out, resume: o.resume, config: { modality: spec.name, task }, progress: o.progress,
+    seed, generators: { model: generator }, checkpointDir: out, resume: o.resume, config, progress: o.progress,
   });
   const r: TrainReport = await trainer.run({ train: pick(split.train), val: pick(split.val), test: pick(split.test) });
   const report: RunReport = {
@@ -288,7 +288,7 @@ export async function loadRun(dir: string): Promise<{ config: RunConfig; model: 
 export interface EvalRunResult { modality: string; task: TaskKind; samples: number; metrics: Metrics }
 
 /** Metrics of a trained run on a labelled data set (the same formats as training). */
-export async function evalRun(o: { run: string; data: string; batchSize?: number }): Promise<EvalRunResult> {
+export async function evalRun(o: { run: string; data: string; batchSize?: number; target?: string }): Promise<EvalRunResult> {
   const { config, task } = await loadRun(o.run);
   const spec = modalitySpec(config.modality);
   const t = config.target;
@@ -296,7 +296,7 @@ export async function evalRun(o: { run: string; data: string; batchSize?: number
     spec, task: config.task, read: config.read,
     ...(t.kind === 'forecasting'
       ? { seqLen: t.seqLen, predLen: t.predLen, seriesStats: { mean: t.mean, std: t.std, channels: t.channels, targetChannels: t.targetChannels, dateColumn: t.dateColumn } }
-      : { target: t.name === 'folder' ? undefined : t.name }),
+      : { target: o.target ?? (config.data.format === 'csv-rows' || config.data.format === 'manifest' ? t.name : undefined) }),
   });
   checkShapes(spec, ds.samples);
   validateSamples(task.model, spec, ds.samples);
@@ -412,7 +412,7 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
     if (o.modality && o.modality !== r.config.modality) throw new DataError(`--modality ${o.modality} does not match the run's modality '${r.config.modality}'`);
     spec = modalitySpec(r.config.modality);
     model = r.model;
-    raw = await readInputs({ ...r.config, inputLayout: r.config.inputLayout === 'series' ? 'file' : r.config.inputLayout }, spec, o.inputs);
+    raw = await readInputs(r.config, spec, o.inputs);
   } else {
     if (!o.modality) throw new DataError('--modality: required unless --run is given');
     spec = modalitySpec(o.modality);

@@ -83,7 +83,7 @@ export class ProgressBar {
     this.epoch = epoch;
     this.epochs = epochs;
     this.epochStart = this.now();
-    this.lastLine = this.epochStart;
+    this.lastLine = this.mode === 'tty' ? -Infinity : this.epochStart;
   }
 
   /** The text of the progress line for `info` (exposed for tests). */
@@ -106,6 +106,9 @@ export class ProgressBar {
     if (this.mode === 'silent') return;
     const t = this.now();
     if (this.mode === 'tty') {
+      // at most ~20 redraws a second (and always the epoch's last step)
+      if (t - this.lastLine < 50 && info.step < info.steps) return;
+      this.lastLine = t;
       let line = this.render(info);
       const cols = this.stream.columns;
       if (cols && line.length > cols - 1) line = line.slice(0, cols - 1);

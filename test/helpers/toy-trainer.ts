@@ -73,9 +73,10 @@ export function toyTrainer(opts: Partial<TrainerOptions> = {}, seed = 11): { tra
   return { trainer, model, generator: g };
 }
 
-// Child mode: train with checkpoints in argv[2], slowly, until killed.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const dir = process.argv[2]!;
+// Child mode (`node toy-trainer.js --child DIR`): train with checkpoints in DIR, slowly, until killed. Without
+// the flag (e.g. when the test runner loads this file) nothing runs.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--child' && process.argv[3]) {
+  const dir = process.argv[3];
   const { trainer } = toyTrainer({
     checkpointDir: dir,
     hooks: { afterStep: () => new Promise((r) => setTimeout(r, 15)) },
