@@ -49,11 +49,12 @@ const DATA_FORMATS = `Data (--data):
   - forecasting (time-series/imu): a CSV of ONE series, rows = time steps, numeric columns = channels, an
     optional date column; windows of --seq-len steps predict the next --pred-len (chronological 70/10/20 split).
 Sample files per modality:
-  image, infrared, xray   .npy/.json [C, H, W] or [H, W] (integer pixels are divided by 255)
+  image, infrared, xray   .png/.jpg/.webp/.tif (grey pictures stay 1 channel), or .npy/.json [C, H, W] or [H, W]
+                          (integer pixels are divided by 255)
   video                   .npy/.json [C, T, H, W] or [T, H, W]
   hyperspectral           .npy/.json [bands] or [p, p, bands]
   audio                   .wav, or .npy/.json waveform at --sample-rate
-  point-cloud             .npy/.json/.csv/.txt [P, 3 + c] (x, y, z, features)
+  point-cloud             .ply/.off/.xyz/.pts, or .npy/.json/.csv/.txt [P, 3 + c] (x, y, z, features)
   time-series, imu        .npy/.json/.csv/.txt [L, C] (rows = time steps)
   graph                   .json {"numNodes", "edges": [[u, v], ...], "nodeFeatures"?, "edgeFeatures"?}
   text                    .txt

@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { parseCsv, type CsvTable } from '../data/csv.js';
 import { decodeWav, type WavData } from '../data/wav.js';
 import { decodeNpy, npyToFloat32 } from '../io/npy.js';
+import { readImage } from '../data/image-io.js';
+import { readPointCloud } from '../data/pointcloud-io.js';
 
 /** Bad input data: the message names the file (or argument) and what was expected. */
 export class DataError extends Error {
@@ -119,7 +121,10 @@ export function matrixFromText(text: string, source: string): { array: NdArray; 
   return { array: { shape: [body.length, width], data, integer }, header };
 }
 
-/** Read a numeric array from .npy, .json (nested arrays), .csv or .txt (rows of numbers). */
+const IMAGE_EXTS = new Set(['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff']);
+const POINT_EXTS = new Set(['ply', 'off', 'xyz', 'pts']);
+
+/** Read a numeric array from .npy, .json (nested arrays), .csv or .txt (rows of numbers), an image or a point cloud. */
 export async function readArrayFile(path: string): Promise<NdArray> {
   const ext = extOf(path);
   if (ext === 'npy') {
@@ -131,5 +136,25 @@ export async function readArrayFile(path: string): Promise<NdArray> {
   }
   if (ext === 'json') return arrayFromJson(await readJson(path), path);
   if (ext === 'csv' || ext === 'txt' || ext === 'tsv') return matrixFromText(await readText(path), path).array;
-  throw new DataError(`${path}: unsupported array file type '.${ext}' (expected .npy, .json, .csv or .txt)`);
+  if (IMAGE_EXTS.has(ext)) {
+    // decoded to [3, H, W] in [0, 1]; a grey picture (all channels equal) becomes [1, H, W], which the
+    // infrared / X-ray tokenizers replicate onto their 3-channel kernel
+    try {
+      const img = await readImage(path, { layout: 'chw', color: 'rgb' });
+      const plane = img.height * img.width;
+      const d = img.data;
+      let grey = img.channels === 3;
+      for (let i = 0; grey && i < plane; i++) grey = d[i] === d[plane + i] && d[i] === d[2 * plane + i];
+      return grey
+        ? { shape: [1, img.height, img.width], data: d.slice(0, plane), integer: false }
+        : { shape: [img.channels, img.height, img.width], data: img.data, integer: false };
+    } catch (e) { throw new DataError((e as Error).message); }
+  }
+  if (POINT_EXTS.has(ext)) {
+    try {
+      const pc = await readPointCloud(path);
+      return { shape: [pc.numPoints, pc.channels], data: pc.points, integer: false };
+    } catch (e) { throw new DataError((e as Error).message); }
+  }
+  throw new DataError(`${path}: unsupported file type '.${ext}' (expected .npy, .json, .csv, .txt, an image (.png, .jpg, .webp, .tif) or a point cloud (.ply, .off, .xyz, .pts))`);
 }

@@ -3,7 +3,7 @@
 // config.json) and how the tokenizer is built from it.
 //
 // Sample files (class folders, manifest "path" entries, --input of predict/embed):
-//   image, infrared, xray  .npy / .json array [C, H, W] or [H, W] (grey); integer arrays (uint8 pixels) are
+//   image, infrared, xray  .png/.jpg/.webp/.tif, or .npy / .json array [C, H, W] or [H, W] (grey); integer arrays (uint8 pixels) are
 //                          divided by 255, float arrays used as they are
 //   video                  .npy / .json array [C, T, H, W] or [T, H, W] (grey)
 //   hyperspectral          .npy / .json spectrum [bands], or a neighbourhood cube [p, p, bands]
@@ -101,7 +101,7 @@ function imageFromArray(a: NdArray, where: string): RawImage {
 
 function imageSpec(name: 'image' | 'infrared' | 'xray', summary: string): ModalitySpec {
   return {
-    name, summary, tasks: ALL_TASKS, extensions: ['npy', 'json'], csvRows: false,
+    name, summary, tasks: ALL_TASKS, extensions: ['npy', 'json', 'png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'], csvRows: false,
     async readSample(path) { return imageFromArray(await readArrayFile(path), path); },
     fromJson: (v, where) => imageFromArray(arrayFromJson(v, where), where),
     fromArray: (a, where) => imageFromArray(a, where),
@@ -241,7 +241,7 @@ export const MODALITY_SPECS: Record<Modality, ModalitySpec> = {
     buildTokenizer: (cfg, dim, generator) => new AudioTokenizer({ ...(cfg as object), dim, generator }),
   },
   'point-cloud': {
-    name: 'point-cloud', summary: 'point clouds: FPS + kNN groups -> mini-PointNet tokens + CLS + centre positions', tasks: ALL_TASKS, extensions: ['npy', 'json', 'csv', 'txt'], csvRows: false,
+    name: 'point-cloud', summary: 'point clouds: FPS + kNN groups -> mini-PointNet tokens + CLS + centre positions', tasks: ALL_TASKS, extensions: ['npy', 'json', 'csv', 'txt', 'ply', 'off', 'xyz', 'pts'], csvRows: false,
     async readSample(path) { return pointsFromArray(await readArrayFile(path), path); },
     fromJson: (v, where) => pointsFromArray(arrayFromJson(v, where), where),
     fromArray: (a, where) => pointsFromArray(a, where),
