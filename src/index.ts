@@ -9,6 +9,6 @@ export * from './encoders/meta-transformer.js';
 export * from './heads/index.js';
 export * from './data2seq/index.js';
 export * from './data/index.js';
-// Both train/ and data/ export splitDataset; the data one also takes a sample count (same result as the trainer's).
+// train/ re-exports the index form of splitDataset; the data/ one also splits Dataset objects.
 export { splitDataset } from './data/dataset.js';
 export * from './pipeline/index.js';

@@ -154,77 +154,9 @@ export const BEST_FILE = 'best.safetensors';
 
 // ---- splits ----
 
-export interface SplitOptions {
-  /** Fractions of the samples for validation and test (default 0.1 each). */
-  val?: number;
-  test?: number;
-  seed?: number;
-  /** Class labels of the samples: every split gets each class in proportion (largest-remainder rounding). */
-  stratify?: ArrayLike<number>;
-  /** Keep the order (train first, then val, then test): time series. */
-  chronological?: boolean;
-}
-
-export interface Split { train: number[]; val: number[]; test: number[] }
-
-/** Largest-remainder allocation of `total` over groups in proportion to `counts` (never above a count). */
-function allocate(counts: number[], total: number, caps: number[]): number[] {
-  const n = counts.reduce((a, b) => a + b, 0);
-  if (!n || !total) return counts.map(() => 0);
-  const quotas = counts.map((c) => (c * total) / n);
-  const out = quotas.map((q, i) => Math.min(Math.floor(q), caps[i]!));
-  let left = total - out.reduce((a, b) => a + b, 0);
-  const order = quotas.map((q, i) => [q - Math.floor(q), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  while (left > 0) {
-    let moved = false;
-    for (const [, i] of order) {
-      if (left > 0 && out[i]! < caps[i]!) { out[i]!++; left--; moved = true; }
-    }
-    if (!moved) break;
-  }
-  return out;
-}
-
-/** Seeded train/validation/test split of `n` samples (stratified or chronological on request). */
-export function splitDataset(n: number, opts: SplitOptions = {}): Split {
-  const val = opts.val ?? 0.1, test = opts.test ?? 0.1;
-  for (const [k, v] of [['val', val], ['test', test]] as const) if (!(v >= 0 && v < 1)) throw new RangeError(`splitDataset: ${k} fraction must be in [0, 1), got ${v}`);
-  if (val + test >= 1) throw new RangeError(`splitDataset: val + test fractions (${val} + ${test}) leave no training samples`);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitDataset: need at least one sample, got ${n}`);
-  const nTest = Math.round(n * test), nVal = Math.round(n * val);
-  if (n - nTest - nVal < 1) throw new RangeError(`splitDataset: ${n} samples are too few for val ${val} and test ${test}`);
-  if (opts.chronological) {
-    const idx = Array.from({ length: n }, (_, i) => i);
-    return { train: idx.slice(0, n - nVal - nTest), val: idx.slice(n - nVal - nTest, n - nTest), test: idx.slice(n - nTest) };
-  }
-  const g = new Generator(opts.seed ?? 0);
-  if (!opts.stratify) {
-    const p = g.permutation(n);
-    const sort = (a: number[]): number[] => a.sort((x, y) => x - y);
-    return { test: sort(p.slice(0, nTest)), val: sort(p.slice(nTest, nTest + nVal)), train: sort(p.slice(nTest + nVal)) };
-  }
-  const labels = opts.stratify;
-  if (labels.length !== n) throw new RangeError(`splitDataset: ${labels.length} labels for ${n} samples`);
-  const classes = [...new Set(Array.from(labels))].sort((a, b) => a - b);
-  const groups = classes.map((c) => {
-    const members: number[] = [];
-    for (let i = 0; i < n; i++) if (labels[i] === c) members.push(i);
-    const p = g.permutation(members.length);
-    return p.map((k) => members[k]!);
-  });
-  const counts = groups.map((m) => m.length);
-  // keep at least one training sample per class when the class allows it
-  const testK = allocate(counts, nTest, counts.map((c) => Math.max(0, c - 1)));
-  const valK = allocate(counts, nVal, counts.map((c, i) => Math.max(0, c - 1 - testK[i]!)));
-  const out: Split = { train: [], val: [], test: [] };
-  groups.forEach((m, i) => {
-    out.test.push(...m.slice(0, testK[i]));
-    out.val.push(...m.slice(testK[i], testK[i]! + valK[i]!));
-    out.train.push(...m.slice(testK[i]! + valK[i]!));
-  });
-  for (const k of ['train', 'val', 'test'] as const) out[k].sort((a, b) => a - b);
-  return out;
-}
+/** Seeded train/validation/test split of `n` samples (stratified or chronological on request): one
+ * implementation, in src/data/dataset.ts, shared with the streaming datasets. */
+export { splitIndices as splitDataset, type IndexSplitOptions as SplitOptions, type IndexSplit as Split } from '../data/dataset.js';
 
 // ---- the trainer ----
 
