@@ -160,7 +160,7 @@ test('progress: TTY line with loss, throughput and ETA; plain lines throttled; s
   bar.step({ step: 5, steps: 10, samples: 80, loss: 0.5, lr: 1e-3 });
   assert.match(out.at(-1)!, /^\r\x1b\[2Kepoch 1\/2 \[=========> {10}\] 5\/10 loss 0\.5000 lr 1\.000e-3 40\.0 samples\/s ETA 0:06$/);
   bar.endEpoch('loss 0.4');
-  assert.match(out.at(-1)!, /^epoch 1\/2 loss 0\.4 \(0:02\)\n$/);
+  assert.match(out.at(-1)!, /^epoch 1\/2 loss 0\.4 \(0:02, ETA 0:02\)\n$/);
   assert.equal(resolveProgressMode('auto', { isTTY: true }, { CI: 'true' }), 'plain');
   assert.equal(resolveProgressMode('auto', { isTTY: false }, {}), 'plain');
   const lines: string[] = [];

@@ -122,7 +122,10 @@ export class ProgressBar {
 
   /** End of an epoch: one summary line (replaces the progress line in TTY mode). */
   endEpoch(summary: string): void {
-    this.finishedSeconds.push((this.now() - this.epochStart) / 1000);
-    this.log(`epoch ${this.epoch}/${this.epochs} ${summary} (${formatDuration((this.now() - this.epochStart) / 1000)})`);
+    const seconds = (this.now() - this.epochStart) / 1000;
+    this.finishedSeconds.push(seconds);
+    const mean = this.finishedSeconds.reduce((a, b) => a + b, 0) / this.finishedSeconds.length;
+    const left = this.epochs - this.epoch;
+    this.log(`epoch ${this.epoch}/${this.epochs} ${summary} (${formatDuration(seconds)}${left > 0 ? `, ETA ${formatDuration(mean * left)}` : ''})`);
   }
 }
