@@ -1,6 +1,6 @@
 // Convolution layers (torch.nn.Conv1d/2d/3d): weight [out, in / groups, *kernel], bias [out].
 import { ShapeError, fmtShape } from '../engine/errors.js';
-import { conv1d, conv2d, conv3d } from '../engine/functional/conv.js';
+import { conv1d, conv2d, conv3d, perAxis } from '../engine/functional/conv.js';
 import { defaultGenerator, type Generator } from '../engine/functional/random.js';
 import { Variable, type Tensor } from '../engine/tensor.js';
 import { torchDefaultInit_ } from './init.js';
@@ -16,14 +16,6 @@ export interface ConvOptions {
   groups?: number;
   bias?: boolean;
   generator?: Generator;
-}
-
-function tuple(name: string, v: IntOrTuple, n: number, min: number, layer: string): number[] {
-  const t = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
-  if (t.length !== n || t.some((d) => !Number.isInteger(d) || d < min)) {
-    throw new ShapeError(layer, `${name} must be an integer >= ${min} or ${n} of them, got ${JSON.stringify(v)}`);
-  }
-  return t;
 }
 
 abstract class ConvNd extends Module {
@@ -49,12 +41,12 @@ abstract class ConvNd extends Module {
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     this.groups = groups;
-    this.kernelSize = tuple('kernel_size', kernelSize, nd, 1, name);
-    this.stride = tuple('stride', opts.stride ?? 1, nd, 1, name);
-    this.dilation = tuple('dilation', opts.dilation ?? 1, nd, 1, name);
+    this.kernelSize = perAxis(name, 'kernel_size', kernelSize, nd, 1);
+    this.stride = perAxis(name, 'stride', opts.stride ?? 1, nd, 1);
+    this.dilation = perAxis(name, 'dilation', opts.dilation ?? 1, nd, 1);
     const pad = opts.padding ?? 0;
     if (pad === 'same' && this.stride.some((s) => s !== 1)) throw new ShapeError(name, `padding='same' needs stride 1, got stride ${fmtShape(this.stride)}`);
-    this.padding = pad === 'valid' || pad === 'same' ? pad : tuple('padding', pad, nd, 0, name);
+    this.padding = pad === 'valid' || pad === 'same' ? pad : perAxis(name, 'padding', pad, nd, 0);
     const wShape = [outChannels, inChannels / groups, ...this.kernelSize];
     this.weight = new Variable(new Float32Array(wShape.reduce((a, b) => a * b, 1)), wShape);
     this.bias = (opts.bias ?? true) ? new Variable(new Float32Array(outChannels), [outChannels]) : null;

@@ -5,7 +5,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { apply, constant, type Tensor } from '../tensor.js';
 
 export type Padding = number | number[] | 'same' | 'valid';
-type PerAxis = number | number[];
+export type PerAxis = number | readonly number[];
 
 export interface ConvOptions {
   stride?: PerAxis;
@@ -39,7 +39,8 @@ export interface AvgPoolOptions {
   countIncludePad?: boolean;
 }
 
-function perAxis(fn: string, name: string, v: PerAxis, nd: number, min: number): number[] {
+/** Expand an int-or-tuple argument to `nd` integers >= `min`, or throw naming the function and argument. */
+export function perAxis(fn: string, name: string, v: PerAxis, nd: number, min: number): number[] {
   const arr = typeof v === 'number' ? new Array<number>(nd).fill(v) : [...v];
   if (arr.length !== nd || arr.some((x) => !Number.isInteger(x) || x < min)) {
     throw new ShapeError(fn, `${name} must be an integer >= ${min} or ${nd} of them, got ${JSON.stringify(v)}`);
