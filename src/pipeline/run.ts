@@ -364,7 +364,7 @@ export async function predictRun(o: { run: string; inputs: readonly string[]; ba
   const raw = await readInputs(config, spec, o.inputs);
   validateSamples(task.model, spec, raw);
   const t = config.target;
-  // targets are not needed to predict; a placeholder keeps the loss computable
+  // prediction ignores targets; zero targets let it share the evaluation path (whose loss is then unused)
   const dummy: OmniSample[] = raw.map((s) => ({ ...s, target: t.kind === 'classification' ? 0 : t.kind === 'regression' ? 0 : new Float32Array(t.predLen * t.targetChannels.length) }));
   const { outputs } = await predictTask(task, dummy, o.batchSize ?? config.training.batchSize);
   const per = outputs.length / raw.length;
