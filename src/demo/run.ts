@@ -127,7 +127,7 @@ const TASKS: TaskDef[] = [
   {
     name: 'audio', modality: 'audio', dataset: 'spoken keywords, espeak-ng (10 words)', task: 'classification',
     async prepare(data) { return { train: join(data, 'keywords', 'train'), test: join(data, 'keywords', 'test') }; },
-    epochs: (q) => (q ? 1 : 24),
+    epochs: (q) => (q ? 1 : 20),
     extra: { lr: 2e-3, batchSize: 8, tokenizerOptions: { numMelBins: 64, targetLength: 80 } },
   },
   {
@@ -147,14 +147,14 @@ const TASKS: TaskDef[] = [
       writeFileSync(dst, [lines[0]!, ...lines.slice(Math.max(1, lines.length - keep))].join('\n') + '\n');
       return { train: dst };
     },
-    epochs: (q) => (q ? 1 : 4),
+    epochs: (q) => (q ? 1 : 3),
     extra: { target: 'temp', seqLen: 96, predLen: 24, lr: 1e-3 },
   },
   {
     name: 'point-cloud', modality: 'point-cloud', dataset: 'generated shapes (8 primitives)', task: 'classification',
     async prepare(data) { return { train: join(data, 'shapes', 'train'), test: join(data, 'shapes', 'test') }; },
-    epochs: (q) => (q ? 1 : 12),
-    extra: { lr: 1e-3, tokenizerOptions: { numGroups: 32, groupSize: 16, channels: [32, 64, 128], posHidden: 32 } },
+    epochs: (q) => (q ? 1 : 10),
+    extra: { lr: 1e-3, tokenizerOptions: { numGroups: 32, groupSize: 16, channels: [32, 64, 64], posHidden: 32 } },
   },
 ];
 
