@@ -1,7 +1,7 @@
 // The benchmark suite's HTML report: the results table and, per task, learning curves of the omniformer runs
 // (training loss and the validation metric per epoch, frozen vs unfrozen encoder), drawn as inline SVG with the
 // demo report's chart code (src/demo/report.ts). No scripts or external resources: it opens offline.
-import { esc, lineChartSvg, type Series } from '../demo/report.js';
+import { esc, lineChartSvg, type Series, htmlHead } from '../demo/report.js';
 import type { SuiteResult } from './suite.js';
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
@@ -30,15 +30,7 @@ export function benchmarkReportHtml(r: SuiteResult): string {
     return `<section><h2>${esc(t.task)}</h2><p class="note">${esc(t.description)}. ${esc(t.note ?? '')}</p><div class="charts">${charts.join('\n')}</div></section>`;
   });
   const skipped = r.tasks.filter((t) => t.status !== 'ok').map((t) => `<li>${esc(t.task)}: ${esc(t.status)}, ${esc(t.reason ?? '')}${t.install ? `; install with <code>${esc(t.install)}</code>` : ''}</li>`);
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>omniformer benchmark-tasks</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}
-table.results{border-collapse:collapse;font-size:14px}table.results th,table.results td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-table.results th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-svg.chart{background:#fff;border:1px solid #e4e4e4}svg.chart text{font-size:11px;fill:#333}svg.chart text.t{font-size:13px;font-weight:600}
-svg.chart .grid{stroke:#eee}svg.chart .axis{stroke:#888}.note{color:#555;font-size:14px}
-</style></head><body>
+  return `${htmlHead('omniformer benchmark-tasks')}
 <h1>omniformer benchmark-tasks${r.quick ? ' (quick)' : ''}</h1>
 <p class="note">${esc(r.date)}; ${esc(r.machine)}; encoder ${esc(r.encoder)}, randomly initialised (no pretrained weights), so the frozen-encoder rows
 show what a frozen random encoder gets; baselines are computed in the same run on the same splits; total ${esc(r.seconds.toFixed(0))} s.</p>

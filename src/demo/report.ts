@@ -29,6 +29,19 @@ function ticks(lo: number, hi: number, n = 4): number[] {
 export interface Series { name: string; color: string; points: [number, number][] }
 
 /** A line chart (x: epoch) of one or more series, as an SVG element. */
+/** Start of a self-contained report page: doctype, title and the shared style sheet (no external resources). */
+export function htmlHead(title: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}
+table.results{border-collapse:collapse;font-size:14px}table.results th,table.results td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+table.results th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+svg.chart{background:#fff;border:1px solid #e4e4e4}svg.chart text{font-size:11px;fill:#333}svg.chart text.t{font-size:13px;font-weight:600}
+svg.chart .grid{stroke:#eee}svg.chart .axis{stroke:#888}.note{color:#555;font-size:14px}
+</style></head><body>`;
+}
+
 export function lineChartSvg(title: string, xLabel: string, yLabel: string, series: readonly Series[], w = 360, h = 220): string {
   const pad = { l: 52, r: 12, t: 26, b: 38 };
   const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
@@ -103,15 +116,7 @@ export function writeReport(tasks: readonly DemoTaskResult[], meta: ReportMeta):
     if (t.confusion && t.classes) charts.push(confusionSvg(`${t.modality}: test confusion matrix`, t.classes, t.confusion));
     return `<section><h2>${esc(t.modality)}: ${esc(t.dataset)}</h2><p>${esc(t.task)}; test ${esc(t.metric)} <b>${esc(num(t.value))}</b> (${esc(t.baseline.name)} baseline ${esc(num(t.baseline.value))}); ${esc(t.trainableParams.toLocaleString('en-US'))} trainable parameters; ${esc(t.seconds.toFixed(1))} s.</p><div class="charts">${charts.join('\n')}</div></section>`;
   });
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>omniformer demo report</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}
-table.results{border-collapse:collapse;font-size:14px}table.results th,table.results td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-table.results th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-svg.chart{background:#fff;border:1px solid #e4e4e4}svg.chart text{font-size:11px;fill:#333}svg.chart text.t{font-size:13px;font-weight:600}
-svg.chart .grid{stroke:#eee}svg.chart .axis{stroke:#888}.note{color:#555;font-size:14px}
-</style></head><body>
+  return `${htmlHead('omniformer demo report')}
 <h1>omniformer demo report</h1>
 <p class="note">${esc(meta.date)}; ${meta.quick ? 'quick run (tiny subsets, 1 epoch); ' : ''}encoder: ${esc(meta.encoder)}; seed ${meta.seed}; total ${esc(meta.seconds.toFixed(1))} s; Node ${esc(meta.node)}.
 Tokenizers and heads are trained, the shared encoder stays frozen at a seeded random initialisation, so these numbers are

@@ -83,9 +83,8 @@ export function confusionMatrix(predictions: Num, targets: Num, numClasses: numb
   return m;
 }
 
-/** Per-class F1 (NaN for classes absent from both targets and predictions). */
-export function perClassF1(predictions: Num, targets: Num, numClasses: number): Float64Array {
-  const m = confusionMatrix(predictions, targets, numClasses);
+/** Per-class score from the confusion matrix's true positives, false positives and false negatives (NaN when all are 0). */
+function perClass(m: Int32Array, numClasses: number, score: (tp: number, fp: number, fn: number) => number): Float64Array {
   const out = new Float64Array(numClasses);
   for (let c = 0; c < numClasses; c++) {
     const tp = m[c * numClasses + c]!;
@@ -95,9 +94,14 @@ export function perClassF1(predictions: Num, targets: Num, numClasses: number): 
       fp += m[o * numClasses + c]!;
       fn += m[c * numClasses + o]!;
     }
-    out[c] = tp + fp + fn === 0 ? NaN : (2 * tp) / (2 * tp + fp + fn);
+    out[c] = tp + fp + fn === 0 ? NaN : score(tp, fp, fn);
   }
   return out;
+}
+
+/** Per-class F1 (NaN for classes absent from both targets and predictions). */
+export function perClassF1(predictions: Num, targets: Num, numClasses: number): Float64Array {
+  return perClass(confusionMatrix(predictions, targets, numClasses), numClasses, (tp, fp, fn) => (2 * tp) / (2 * tp + fp + fn));
 }
 
 function nanMean(v: ArrayLike<number>): number {
@@ -135,19 +139,7 @@ export function meanAbsoluteError(predictions: Num, targets: Num): number {
 
 /** Per-class intersection over union (NaN for classes absent from both), `ignoreIndex` targets excluded. */
 export function perClassIoU(predictions: Num, targets: Num, numClasses: number, ignoreIndex?: number): Float64Array {
-  const m = confusionMatrix(predictions, targets, numClasses, ignoreIndex);
-  const out = new Float64Array(numClasses);
-  for (let c = 0; c < numClasses; c++) {
-    const tp = m[c * numClasses + c]!;
-    let fp = 0, fn = 0;
-    for (let o = 0; o < numClasses; o++) {
-      if (o === c) continue;
-      fp += m[o * numClasses + c]!;
-      fn += m[c * numClasses + o]!;
-    }
-    out[c] = tp + fp + fn === 0 ? NaN : tp / (tp + fp + fn);
-  }
-  return out;
+  return perClass(confusionMatrix(predictions, targets, numClasses, ignoreIndex), numClasses, (tp, fp, fn) => tp / (tp + fp + fn));
 }
 
 /** Mean IoU over the classes that occur in the (non-ignored) targets or the predictions. */
