@@ -91,7 +91,17 @@ test('runSuite on a tiny task list: baselines, frozen and unfrozen rows, a skipp
   assert.ok(Number.isFinite(byMethod['omniformer tiny, encoder frozen']!.metrics.mse));
 
   const md = toMarkdown(r);
-  assert.match(md, /\| task \| method \| test metric \| trainable params \| wall time \(s\) \|/);
+  assert.match(md, /\| task \| method \| test metric \| trainable params \| wall time \(s\) \| settings \|/);
+  // the omniformer rows say how they were trained; the confusion matrices count every test row once
+  assert.match(tab.rows[2]!.settings!, /^\d+ ep, batch \d+, lr [\d.e-]+, wd [\d.e-]+, \w+ pool/);
+  assert.deepEqual(tab.classes, ['neg', 'pos']);
+  for (const row of [tab.rows[0]!, tab.rows[2]!, tab.rows[3]!]) {
+    const m = row.confusion!;
+    assert.equal(m.length, tab.classes!.length);
+    const total = m.flat().reduce((a, b) => a + b, 0), correct = m.reduce((a, r, i) => a + r[i]!, 0);
+    assert.equal(total, 10, `${row.method}: confusion matrix over the 10 test rows`);
+    assert.ok(Math.abs(correct / total - row.metrics.accuracy!) < 1e-9, `${row.method}: diagonal / total = accuracy`);
+  }
   assert.match(md, /\| tiny-tabular \| logistic regression \(3 columns, standardised\) \| accuracy 100\.0% \| 8 \|/);
   assert.match(md, /needs-package: missing dataset-not-installed .*install with `apt-get install -y dataset-not-installed`/);
   const paths = await writeResults(r, out);
@@ -99,7 +109,8 @@ test('runSuite on a tiny task list: baselines, frozen and unfrozen rows, a skipp
   const html = readFileSync(paths.html, 'utf8');
   assert.match(html, /<table class="results">/);
   assert.match(html, /<td>tiny-tabular<\/td><td>nearest class mean \(3 columns, standardised\)<\/td>/);
-  assert.ok((html.match(/<svg/g) ?? []).length >= 4, 'learning curves of the two trained tasks');
+  assert.ok((html.match(/<svg/g) ?? []).length >= 7, 'learning curves of the two trained tasks and three confusion matrices');
+  assert.equal((html.match(/class="chart confusion"/g) ?? []).length, 3, 'confusion matrices: logistic regression, frozen, unfrozen');
   assert.match(html, /needs-package: skipped, missing dataset-not-installed.*apt-get install -y dataset-not-installed/);
   const j = JSON.parse(readFileSync(paths.json, 'utf8'));
   assert.equal(j.tasks[1].rows.length, 4);

@@ -100,30 +100,42 @@ export class NearestClassMean {
 export interface LogisticOptions {
   /** L2 penalty on the weights (not the biases), scaled as lambda/2 * |W|^2 (default 1e-3). */
   l2?: number;
-  /** Full-batch Adam steps (default 300). */
+  /** Full-batch Adam steps (default 300), used when the rows fit one batch. */
   steps?: number;
-  /** Adam learning rate (default 0.05). */
+  /** Adam learning rate (default 0.05; mini-batches decay it along a cosine to 1 % of it). */
   lr?: number;
+  /**
+   * Rows per Adam step (default: all rows up to 8,192, else 512). Full-batch Adam over 55k x 784 features costs
+   * 300 passes over the data; shuffled mini-batches reach the same optimum in a tenth of that.
+   */
+  batchSize?: number;
+  /** Passes over the data with mini-batches (default 30). */
+  epochs?: number;
+  /** Seed of the mini-batch shuffling (default 0). */
+  seed?: number;
 }
 
-/** Multinomial logistic regression: p(y | x) = softmax(W x + b), trained by full-batch Adam on the mean cross-entropy + L2. */
+/** Multinomial logistic regression: p(y | x) = softmax(W x + b), trained by Adam on the mean cross-entropy + L2. */
 export class LogisticRegression {
   constructor(readonly numClasses: number, readonly dim: number, readonly weights: Float64Array, readonly bias: Float64Array, readonly finalLoss: number) {}
 
   static fit(x: Matrix, y: ArrayLike<number>, numClasses: number, opts: LogisticOptions = {}): LogisticRegression {
     checkLabels(x, y, numClasses, 'LogisticRegression.fit');
-    const l2 = opts.l2 ?? 1e-3, steps = opts.steps ?? 300, lr = opts.lr ?? 0.05;
+    const l2 = opts.l2 ?? 1e-3, lr0 = opts.lr ?? 0.05;
     const n = x.rows, d = x.cols, K = numClasses, X = x.data;
+    const batch = Math.min(n, opts.batchSize ?? (n <= 8192 ? n : 512));
     const P = K * d + K;
     const w = new Float64Array(P), g = new Float64Array(P), m = new Float64Array(P), v = new Float64Array(P);
     const logits = new Float64Array(K);
     const b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    let loss = NaN;
-    for (let t = 1; t <= steps; t++) {
+    let t = 0;
+    /** One Adam step on the rows order[lo, hi); returns the batch's mean loss (with the penalty). */
+    const step = (order: ArrayLike<number>, lo: number, hi: number, lr: number): number => {
       g.fill(0);
+      const nb = hi - lo;
       let l = 0;
-      for (let i = 0; i < n; i++) {
-        const row = i * d;
+      for (let q = lo; q < hi; q++) {
+        const i = order[q]!, row = i * d;
         let mx = -Infinity;
         for (let c = 0; c < K; c++) {
           let s = w[K * d + c]!;
@@ -137,7 +149,7 @@ export class LogisticRegression {
         const yi = y[i]!;
         l += -Math.log(logits[yi]! / z);
         for (let c = 0; c < K; c++) {
-          const r = (logits[c]! / z - (c === yi ? 1 : 0)) / n;
+          const r = (logits[c]! / z - (c === yi ? 1 : 0)) / nb;
           if (r === 0) continue;
           const wc = c * d;
           for (let j = 0; j < d; j++) g[wc + j]! += r * X[row + j]!;
@@ -146,12 +158,32 @@ export class LogisticRegression {
       }
       let reg = 0;
       for (let k = 0; k < K * d; k++) { g[k]! += l2 * w[k]!; reg += w[k]! * w[k]!; }
-      loss = l / n + 0.5 * l2 * reg;
+      t++;
       const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
       for (let k = 0; k < P; k++) {
         m[k] = b1 * m[k]! + (1 - b1) * g[k]!;
         v[k] = b2 * v[k]! + (1 - b2) * g[k]! * g[k]!;
         w[k]! -= lr * (m[k]! / c1) / (Math.sqrt(v[k]! / c2) + eps);
+      }
+      return l / nb + 0.5 * l2 * reg;
+    };
+    let loss = NaN;
+    if (batch >= n) {
+      const all = Uint32Array.from({ length: n }, (_, i) => i);
+      for (let s = 0, steps = opts.steps ?? 300; s < steps; s++) loss = step(all, 0, n, lr0);
+    } else {
+      const epochs = opts.epochs ?? 30, perEpoch = Math.ceil(n / batch), total = epochs * perEpoch;
+      const order = Uint32Array.from({ length: n }, (_, i) => i);
+      let state = (opts.seed ?? 0) * 2654435761 + 1013904223 >>> 0;
+      const rand = (): number => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state / 4294967296; };
+      for (let e = 0; e < epochs; e++) {
+        for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); const tmp = order[i]!; order[i] = order[j]!; order[j] = tmp; }
+        let sum = 0;
+        for (let b = 0; b < perEpoch; b++) {
+          const lr = lr0 * (0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI * t / total)));
+          sum += step(order, b * batch, Math.min(n, (b + 1) * batch), lr) * (Math.min(n, (b + 1) * batch) - b * batch);
+        }
+        loss = sum / n;
       }
     }
     return new LogisticRegression(K, d, w.slice(0, K * d), w.slice(K * d), loss);

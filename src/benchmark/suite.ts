@@ -24,6 +24,10 @@ export interface ResultRow {
   seconds: number;
   /** omniformer rows: per-epoch training loss and validation metrics (for the report's learning curves). */
   history?: { epoch: number; trainLoss: number; val?: Record<string, number> }[];
+  /** omniformer rows: the training settings actually used (the frozen run's learning-rate override included). */
+  settings?: string;
+  /** Classification rows: test confusion matrix, rows = true class, columns = predicted (order of `TaskResult.classes`). */
+  confusion?: number[][];
 }
 
 export interface TaskResult {
@@ -34,6 +38,8 @@ export interface TaskResult {
   reason?: string;
   install?: string;
   note?: string;
+  /** Classification tasks: the class names (order of the confusion matrices). */
+  classes?: string[];
   rows: ResultRow[];
   seconds: number;
 }
@@ -63,7 +69,24 @@ const now = (): number => performance.now();
 
 function want(o: SuiteOptions, m: string): boolean { return !o.methods || o.methods.includes(m); }
 
-interface ModelResult { metrics: Record<string, number>; trainableParams: number; seconds: number; history: { epoch: number; trainLoss: number; val?: Record<string, number> }[] }
+interface ModelResult { metrics: Record<string, number>; trainableParams: number; seconds: number; history: { epoch: number; trainLoss: number; val?: Record<string, number> }[]; settings: string; confusion?: number[][] }
+
+/** The training settings of a run, as the table shows them. */
+function settingsOf(r: { epochs: number; batchSize: number; lr: number; weightDecay: number; head: { pool: string } }, tokenizer: Record<string, unknown> | undefined): string {
+  const tok = tokenizer ? Object.entries(tokenizer).filter(([k]) => ['patchSize', 'stride', 'numMelBins', 'targetLength', 'groupSize', 'numGroups'].includes(k)).map(([k, v]) => `${k} ${JSON.stringify(v)}`) : [];
+  return [`${r.epochs} ep`, `batch ${r.batchSize}`, `lr ${r.lr}`, `wd ${r.weightDecay}`, `${r.head.pool} pool`, ...tok].join(', ');
+}
+
+/** Confusion matrix [true][predicted] from logits [n, K]. */
+function confusionOf(logits: Float32Array, targets: readonly number[], K: number): number[][] {
+  const m = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  targets.forEach((t, i) => {
+    let best = 0;
+    for (let c = 1; c < K; c++) if (logits[i * K + c]! > logits[i * K + best]!) best = c;
+    m[t]![best]!++;
+  });
+  return m;
+}
 
 /** Mean and std of the pixels of (up to 2,000) training images, one channel: the image tokenizer's normalisation. */
 function pixelStats(inputs: readonly unknown[]): { mean: number[]; std: number[] } {
@@ -105,11 +128,16 @@ async function trainClassifier(d: ClassificationData, o: SuiteOptions, unfreeze:
     warmupEpochs: recipe.warmupEpochs, minLr: recipe.minLr, clipGradNorm: recipe.clipGradNorm, patience: recipe.patience, monitor: recipe.monitor,
     seed, generators: { model: generator }, progress: o.progress ?? { mode: 'silent' },
   });
-  const r = await trainer.run({ train: d.train.map(toSample), val: d.val.map(toSample), test: d.test.map(toSample) });
+  const test = d.test.map(toSample);
+  const r = await trainer.run({ train: d.train.map(toSample), val: d.val.map(toSample), test });
+  const seconds = (now() - t0) / 1000;
+  // the trainer restored the best epoch's weights for its test evaluation: the same weights predict here
+  const pred = await predictTask(task, test, recipe.batchSize);
   return {
     metrics: { accuracy: r.metrics.test?.accuracy ?? NaN, macroF1: r.metrics.test?.macroF1 ?? NaN },
-    trainableParams: model.numParams({ trainableOnly: true }), seconds: (now() - t0) / 1000,
+    trainableParams: model.numParams({ trainableOnly: true }), seconds,
     history: r.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, ...(h.val ? { val: h.val } : {}) })),
+    settings: settingsOf(recipe, d.tokenizerOptions), confusion: confusionOf(pred.outputs, test.map((s) => s.target as number), d.classes.length),
   };
 }
 
@@ -162,6 +190,7 @@ async function trainForecaster(d: ForecastData, o: SuiteOptions, unfreeze: boole
   return {
     metrics: { mse: mse(p, y), mae: mae(p, y) }, trainableParams: model.numParams({ trainableOnly: true }), seconds: (now() - t0) / 1000,
     history: r.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, ...(h.val ? { val: h.val } : {}) })),
+    settings: settingsOf(recipe, undefined),
   };
 }
 
@@ -175,8 +204,11 @@ function classificationBaselines(d: ClassificationData, o: SuiteOptions, name: s
   const prepS = (now() - t0) / 1000;
   if (want(o, 'logreg')) {
     const t = now();
-    const lr = LogisticRegression.fit(xtr, ytr, d.classes.length, { steps: o.quick ? 150 : 300, l2: 1e-3, lr: 0.05 });
-    rows.push({ task: name, method: `logistic regression (${d.featureNote}, standardised)`, metrics: { accuracy: accuracyOf(lr.predict(xte), yte) }, trainableParams: lr.numParams, seconds: prepS + (now() - t) / 1000 });
+    const lr = LogisticRegression.fit(xtr, ytr, d.classes.length, { steps: o.quick ? 150 : 300, l2: 1e-3, lr: 0.05, seed: o.seed ?? 0 });
+    const pred = lr.predict(xte);
+    const confusion = Array.from({ length: d.classes.length }, () => new Array<number>(d.classes.length).fill(0));
+    yte.forEach((c, i) => { confusion[c]![pred[i]!]!++; });
+    rows.push({ task: name, method: `logistic regression (${d.featureNote}, standardised)`, metrics: { accuracy: accuracyOf(pred, yte) }, trainableParams: lr.numParams, seconds: prepS + (now() - t) / 1000, confusion });
   }
   if (want(o, 'ncm')) {
     const t = now();
@@ -230,7 +262,7 @@ export async function runSuite(tasks: readonly BenchTask[], o: SuiteOptions): Pr
           if (!want(o, unfreeze ? 'unfrozen' : 'frozen')) continue;
           log(`${head}: omniformer, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`);
           const r = await trainClassifier(d, o, unfreeze);
-          rows.push({ task: task.name, method: `omniformer ${o.encoder ?? 'tiny'}, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`, metrics: r.metrics, trainableParams: r.trainableParams, seconds: r.seconds, history: r.history });
+          rows.push({ task: task.name, method: `omniformer ${o.encoder ?? 'tiny'}, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`, metrics: r.metrics, trainableParams: r.trainableParams, seconds: r.seconds, history: r.history, settings: r.settings, ...(r.confusion ? { confusion: r.confusion } : {}) });
           log(`${head}: ${rows.at(-1)!.method}: accuracy ${r.metrics.accuracy!.toFixed(4)} (${r.seconds.toFixed(1)} s)`);
         }
       } else {
@@ -239,11 +271,11 @@ export async function runSuite(tasks: readonly BenchTask[], o: SuiteOptions): Pr
           if (!want(o, unfreeze ? 'unfrozen' : 'frozen')) continue;
           log(`${head}: omniformer, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`);
           const r = await trainForecaster(d, o, unfreeze);
-          rows.push({ task: task.name, method: `omniformer ${o.encoder ?? 'tiny'}, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`, metrics: r.metrics, trainableParams: r.trainableParams, seconds: r.seconds, history: r.history });
+          rows.push({ task: task.name, method: `omniformer ${o.encoder ?? 'tiny'}, encoder ${unfreeze ? 'unfrozen' : 'frozen'}`, metrics: r.metrics, trainableParams: r.trainableParams, seconds: r.seconds, history: r.history, settings: r.settings });
           log(`${head}: ${rows.at(-1)!.method}: MSE ${r.metrics.mse!.toFixed(3)} MAE ${r.metrics.mae!.toFixed(3)} (${r.seconds.toFixed(1)} s)`);
         }
       }
-      out.push({ task: task.name, description: task.description, status: 'ok', note: d.note, rows, seconds: (now() - tt) / 1000 });
+      out.push({ task: task.name, description: task.description, status: 'ok', note: d.note, ...(d.kind === 'classification' ? { classes: d.classes } : {}), rows, seconds: (now() - tt) / 1000 });
     } catch (e) {
       const msg = (e as Error).message;
       log(`${head}: failed: ${msg}`);
@@ -267,12 +299,12 @@ export function toMarkdown(r: SuiteResult): string {
   const lines = [
     `# omniformer benchmark-tasks${r.quick ? ' --quick' : ''}`, '',
     `${r.date}, ${r.machine}; encoder ${r.encoder} (randomly initialised: no pretrained weights); total ${r.seconds.toFixed(0)} s.`, '',
-    '| task | method | test metric | trainable params | wall time (s) |',
-    '|---|---|---|---:|---:|',
+    '| task | method | test metric | trainable params | wall time (s) | settings |',
+    '|---|---|---|---:|---:|---|',
   ];
   for (const t of r.tasks) for (const row of t.rows) {
     const m = Object.entries(row.metrics).filter(([k]) => k !== 'macroF1').map(([k, v]) => `${k} ${fmtMetric(k, v)}`).join(', ');
-    lines.push(`| ${row.task} | ${row.method} | ${m} | ${row.trainableParams.toLocaleString('en-US')} | ${row.seconds.toFixed(1)} |`);
+    lines.push(`| ${row.task} | ${row.method} | ${m} | ${row.trainableParams.toLocaleString('en-US')} | ${row.seconds.toFixed(1)} | ${row.settings ?? ''} |`);
   }
   lines.push('');
   const notes = r.tasks.filter((t) => t.status === 'ok' && t.note);
