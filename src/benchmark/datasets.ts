@@ -279,8 +279,8 @@ export const keywordsTask: BenchTask = {
   async load(ctx) {
     const g = new Generator(ctx.seed + 23);
     const voices = ctx.quick ? VOICES.slice(0, 4) : VOICES;
-    const speeds = ctx.quick ? [140, 185] : [120, 150, 180, 210];
-    const pitches = ctx.quick ? [35, 65] : [25, 45, 65, 85];
+    const speeds = ctx.quick ? [130, 165, 200] : [120, 150, 180, 210];
+    const pitches = ctx.quick ? [30, 50, 70] : [25, 45, 65, 85];
     const dir = join(ctx.cacheDir, 'spoken-keywords');
     mkdirSync(dir, { recursive: true });
     const samples: RawSample[] = [];
@@ -315,9 +315,12 @@ export const keywordsTask: BenchTask = {
       train: split.train.map((i) => samples[i]!), val: split.val.map((i) => samples[i]!), test: split.test.map((i) => samples[i]!),
       features: (s) => { let f = feats.get(s); if (!f) { f = audioFeatures((s.input as { samples: Float32Array }).samples); feats.set(s, f); } return f; },
       featureNote: 'log-Mel 64 bins x 16 blocks of 8 frames',
-      // SpecAugment's default masks (48 bins / 48 frames) can erase a whole word of a 1.28 s clip: narrower ones
-      tokenizerOptions: { targetLength: 128, freqMask: 16, timeMask: 12 },
-      recipe: { epochs: ctx.quick ? 8 : 25, batchSize: 32, lr: 5e-4 }, frozenRecipe: { lr: 1e-2 },
+      // 64 Mel bins x 128 frames in non-overlapping 16x16 patches (32 tokens) with narrow SpecAugment masks: AST's
+      // defaults (128 bins, stride-10 overlapping patches, 48-wide masks that can erase a whole word of a 1.28 s clip)
+      // stayed at chance on these few hundred clips (measured: 14.6 % unfrozen, 8 epochs); this setting reached
+      // 93.4 % unfrozen on the full set (30 epochs, batch 16, lr 2e-3)
+      tokenizerOptions: { numMelBins: 64, targetLength: 128, patchSize: 16, stride: 16, freqMask: 8, timeMask: 16 },
+      recipe: { epochs: ctx.quick ? 20 : 30, batchSize: 16, lr: 2e-3 }, frozenRecipe: { lr: 1e-2 },
       note: `${samples.length} clips (${KEYWORDS.length} words x ${voices.length} voices x ${speeds.length} speeds x ${pitches.length} pitches), 1.28 s at 16 kHz, generated into ${dir}; stratified 60/15/25 split`,
     };
   },
