@@ -432,6 +432,9 @@ export interface BatchOptions {
   seed?: number;
   /** Drop the last incomplete batch (default false). */
   dropLast?: boolean;
+  /** Visit the samples in this order (a permutation of 0..n-1) instead of a seeded shuffle (the Trainer's own
+   * shuffling generator drives its epochs this way, so resumed runs see the same order). */
+  order?: ArrayLike<number>;
 }
 
 /** The seed of epoch `epoch`'s permutation. */
@@ -445,7 +448,11 @@ export function* batchIndices(n: number, opts: BatchOptions & { epoch?: number }
   if (!Number.isInteger(bs) || bs < 1) throw new RangeError(`batchIndices: batchSize must be a positive integer, got ${bs}`);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`batchIndices: n must be a non-negative integer, got ${n}`);
   let order: Uint32Array;
-  if (opts.shuffle ?? true) order = permutation(n, epochSeed(opts.seed ?? 0, opts.epoch ?? 0));
+  if (opts.order) {
+    if (opts.order.length !== n) throw new RangeError(`batchIndices: order has ${opts.order.length} indices for ${n} samples`);
+    order = Uint32Array.from(opts.order);
+    for (let k = 0; k < n; k++) checkIndex('batchIndices: order', order[k]!, n);
+  } else if (opts.shuffle ?? true) order = permutation(n, epochSeed(opts.seed ?? 0, opts.epoch ?? 0));
   else { order = new Uint32Array(n); for (let i = 0; i < n; i++) order[i] = i; }
   const full = Math.floor(n / bs);
   const count = opts.dropLast || n % bs === 0 ? full : full + 1;

@@ -9,6 +9,12 @@
 // same dropout masks and the same learning rates as it would have without the interruption, so the losses
 // are bit-identical.
 //
+// Data: every split is a `Dataset<S>` (src/data/dataset.ts: `length` + `get(i)`, sync or async) or a plain
+// array (wrapped with `arrayDataset`). Batches are loaded by index through `iterateBatches` (the DataLoader's
+// loop) in the order of the trainer's own shuffling generator, `prefetch` batches ahead, so a file-backed set
+// (a folder of 60,000 images, IDX files) is decoded batch by batch (in worker threads when its `get` uses a
+// WorkerPool) while the previous batch trains; only the batches in flight exist as JS objects.
+//
 // What is trained is a `TrainerTask`: a model plus `forward(batch) -> { output, loss }` (traced) and the
 // host-side targets of a batch. The metrics depend on the task kind:
 //   classification  loss, accuracy, top5 (more than 5 classes), macroF1          (output [B, C])
@@ -26,6 +32,7 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { paramGroupsNoDecay } from '../optim/param-groups.js';
 import { constantLr, cosineWithWarmup, type LrSchedule } from '../optim/schedule.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { arrayDataset, iterateBatches, type Dataset } from '../data/dataset.js';
 import { TrainStep } from './step.js';
 import { checkpointVariables, readCheckpoint, restoreCheckpoint, saveCheckpoint, saveWeights, CheckpointError } from './checkpoint.js';
 import { classificationMetrics, higherIsBetter, regressionMetrics, segmentationMetrics } from './metrics.js';
@@ -119,7 +126,26 @@ export interface TrainerOptions {
   /** Progress display (default 'auto' on stderr), or a ProgressBar. */
   progress?: ProgressOptions | ProgressBar;
   hooks?: TrainerHooks;
+  /** Batches loaded ahead of the one training / being evaluated (default 1; 0 = load on demand). */
+  prefetch?: number;
+  /** Drop samples whose `get` fails (with a warning each through `onWarning`) instead of stopping (default false). */
+  skipBad?: boolean;
+  onWarning?: (message: string) => void;
 }
+
+/** Samples: a Dataset (lazy, file-backed) or an in-memory array. */
+export type SampleSource<S> = Dataset<S> | readonly S[];
+
+/** A Dataset view of a sample source (arrays are wrapped, datasets returned as they are). */
+export function asDataset<S>(data: SampleSource<S>): Dataset<S> {
+  if (Array.isArray(data)) return arrayDataset(data as readonly S[]);
+  const ds = data as Dataset<S>;
+  if (!ds || typeof ds.get !== 'function' || !Number.isInteger(ds.length)) throw new TypeError('Trainer: data must be an array of samples or a Dataset ({ length, get(i) })');
+  return ds;
+}
+
+/** Loading options of batch iteration (prefetch depth and the bad-sample policy). */
+export interface BatchLoadOptions { prefetch?: number; skipBad?: boolean; onWarning?: (message: string) => void }
 
 export interface FitResult {
   history: EpochRecord[];
@@ -235,8 +261,9 @@ export class Trainer<S> {
   }
 
   /** Train on `train`, validating on `val` after every epoch. */
-  async fit(train: readonly S[], val: readonly S[] = []): Promise<FitResult> {
+  async fit(trainData: SampleSource<S>, valData: SampleSource<S> = []): Promise<FitResult> {
     const o = this.opts;
+    const train = asDataset(trainData), val = asDataset(valData);
     if (!train.length) throw new Error('Trainer.fit: the training set is empty');
     const spe = this.stepsPerEpoch(train.length);
     if (spe < 1) throw new Error(`Trainer.fit: ${train.length} training samples make no full batch of ${o.batchSize} (dropLast)`);
@@ -292,19 +319,21 @@ export class Trainer<S> {
       this.progress.startEpoch(epoch, o.epochs);
       const perm = this.shuffleGenerator.permutation(train.length);
       const losses: number[] = [];
-      let seen = 0, lossSum = 0, lr = this.optimizer.lr;
-      for (let s = 0; s < spe; s++) {
-        const idx = perm.slice(s * o.batchSize, Math.min((s + 1) * o.batchSize, train.length));
-        const batch = idx.map((i) => train[i]!);
+      let seen = 0, lossSum = 0, lr = this.optimizer.lr, s = 0;
+      for await (const loaded of iterateBatches(train, { batchSize: o.batchSize, order: perm, dropLast: o.dropLast, prefetch: o.prefetch, skipBad: o.skipBad, onWarning: o.onWarning, epoch })) {
+        s++;
+        const batch = loaded.items;
+        if (!batch.length) continue; // every sample of the batch was bad (skipBad)
         const r = await step.step(batch);
         losses.push(r.loss);
         lossSum += r.loss * batch.length;
         seen += batch.length;
         lr = r.lr ?? lr;
-        this.progress.step({ step: s + 1, steps: spe, samples: seen, loss: lossSum / seen, lr });
+        this.progress.step({ step: s, steps: spe, samples: seen, loss: lossSum / seen, lr });
         if (o.hooks?.afterStep) await o.hooks.afterStep({ epoch, step: this.optimizer.stepCount, loss: r.loss });
       }
       const trainSeconds = (performance.now() - t0) / 1000;
+      if (!seen) throw new Error(`Trainer.fit: no training sample of epoch ${epoch} could be loaded`);
       const record: EpochRecord = { epoch, trainLoss: lossSum / seen, losses, lr, seconds: 0, samplesPerSecond: seen / Math.max(trainSeconds, 1e-9) };
       let improved = false;
       if (val.length) {
@@ -338,13 +367,15 @@ export class Trainer<S> {
   }
 
   /** Outputs (realized, float32, row-major) and mean loss of the model on `data`, in eval mode. */
-  predict(data: readonly S[]): Promise<Prediction> { return predictTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize); }
+  predict(data: SampleSource<S>): Promise<Prediction> { return predictTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize, this.loadOptions()); }
 
   /** Metrics of the model on `data` (see the file comment). */
-  evaluate(data: readonly S[]): Promise<Metrics> { return evaluateTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize); }
+  evaluate(data: SampleSource<S>): Promise<Metrics> { return evaluateTask(this.task, data, this.opts.evalBatchSize ?? this.opts.batchSize, this.loadOptions()); }
+
+  private loadOptions(): BatchLoadOptions { return { prefetch: this.opts.prefetch, skipBad: this.opts.skipBad, onWarning: this.opts.onWarning }; }
 
   /** fit, then the final metrics on each split with the best weights; the JSON-serialisable report. */
-  async run(splits: { train: readonly S[]; val?: readonly S[]; test?: readonly S[] }): Promise<TrainReport> {
+  async run(splits: { train: SampleSource<S>; val?: SampleSource<S>; test?: SampleSource<S> }): Promise<TrainReport> {
     const t0 = performance.now();
     const fit = await this.fit(splits.train, splits.val ?? []);
     const metrics: TrainReport['metrics'] = {};
@@ -361,40 +392,53 @@ export interface Prediction {
   shape: number[];
   /** Mean loss over the samples. */
   loss: number;
+  /** Host targets of the predicted samples (`task.targets`, batch by batch). */
+  targets: Float32Array;
+  /** Dataset indices of the predicted samples, in output order (all of them unless skipBad dropped some). */
+  indices: Uint32Array;
 }
 
-/** Run a task's model on `data` in eval mode, in batches; the outputs and the mean loss. */
-export async function predictTask<S>(task: TrainerTask<S>, data: readonly S[], batchSize: number): Promise<Prediction> {
+/** Run a task's model on `data` in eval mode, in batches loaded in order (`prefetch` ahead); the outputs and the mean loss. */
+export async function predictTask<S>(task: TrainerTask<S>, data: SampleSource<S>, batchSize: number, opts: BatchLoadOptions = {}): Promise<Prediction> {
+  const ds = asDataset(data);
   const model = task.model;
   const wasTraining = model.training;
   model.eval();
   try {
     const parts: Float32Array[] = [];
+    const targets: number[] = [];
+    const indices: number[] = [];
     let shape: number[] = [];
-    let lossSum = 0;
-    for (let i = 0; i < data.length; i += batchSize) {
-      const batch = data.slice(i, i + batchSize);
+    let lossSum = 0, count = 0;
+    for await (const loaded of iterateBatches(ds, { batchSize, shuffle: false, prefetch: opts.prefetch, skipBad: opts.skipBad, onWarning: opts.onWarning })) {
+      const batch = loaded.items;
+      if (!batch.length) continue;
       const { output, loss } = task.forward(batch);
       await realize([output, loss]);
       parts.push(output.value as Float32Array);
       shape = [...output.shape];
       lossSum += Number(loss.value[0]) * batch.length;
+      count += batch.length;
+      const t = task.targets(batch);
+      for (let k = 0; k < t.length; k++) targets.push(t[k]!);
+      loaded.indices.forEach((i) => indices.push(i));
     }
     const outputs = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
     let off = 0;
     for (const p of parts) { outputs.set(p, off); off += p.length; }
-    if (shape.length) shape[0] = data.length;
-    return { outputs, shape, loss: data.length ? lossSum / data.length : NaN };
+    if (shape.length) shape[0] = count;
+    return { outputs, shape, loss: count ? lossSum / count : NaN, targets: Float32Array.from(targets), indices: Uint32Array.from(indices) };
   } finally {
     model.train(wasTraining);
   }
 }
 
 /** Metrics of a task's model on `data` (eval mode). */
-export async function evaluateTask<S>(task: TrainerTask<S>, data: readonly S[], batchSize: number): Promise<Metrics> {
+export async function evaluateTask<S>(task: TrainerTask<S>, data: SampleSource<S>, batchSize: number, opts: BatchLoadOptions = {}): Promise<Metrics> {
   if (!data.length) throw new Error('evaluate: no samples');
-  const { outputs, loss } = await predictTask(task, data, batchSize);
-  return computeMetrics(task, outputs, task.targets(data), loss);
+  const { outputs, loss, targets, indices } = await predictTask(task, data, batchSize, opts);
+  if (!indices.length) throw new Error('evaluate: no sample could be loaded');
+  return computeMetrics(task, outputs, targets, loss);
 }
 
 function fmt(v: number): string { return Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4)) : String(v); }
