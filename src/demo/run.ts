@@ -177,8 +177,8 @@ async function classificationTest(def: TaskDef, result: Awaited<ReturnType<typeo
   const { config, model } = result;
   const t = config.target;
   if (t.kind !== 'classification') throw new Error('classificationTest: not a classification run');
-  const ds = await loadDataset(testPath, { spec: modalitySpec(def.modality), task: 'classification', target: def.extra.target as string | undefined, read: config.read });
-  const samples: OmniSample[] = ds.samples.map((s) => {
+  const ds = await loadDataset(testPath, { spec: modalitySpec(def.modality), task: 'classification', target: def.extra.target as string | undefined, read: config.read, stream: false });
+  const samples: OmniSample[] = ds.samples!.map((s) => {
     const k = t.classes.indexOf(s.label!);
     if (k < 0) throw new DataError(`${s.name}: test label '${s.label}' is not one of the training classes (${t.classes.join(', ')})`);
     return { ...s, target: k };
@@ -208,7 +208,7 @@ async function persistenceBaseline(path: string, seqLen: number, predLen: number
   const C = s.channels.length, k = s.channels.indexOf(target);
   let se = 0, n = 0;
   for (const i of s.split.test) {
-    const smp = ds.samples[i]!;
+    const smp = ds.samples![i]!;
     const last = (smp.input as { values: Float32Array }).values[(seqLen - 1) * C + k]!;
     for (const v of smp.future!) { se += (v - last) ** 2; n++; }
   }

@@ -1,4 +1,4 @@
-// Small, dependency-free readers for the CLI's inputs: numeric arrays from .npy / .json / .csv / .txt files,
+// Small, dependency-free readers for the CLI's inputs: numeric arrays from .npy / .json / .csv / .tsv / .txt files,
 // text files, WAV audio. Every error is a DataError naming the file (and the row, column or index).
 import { readFile } from 'node:fs/promises';
 import { parseCsv, type CsvTable } from '../data/csv.js';
@@ -47,7 +47,8 @@ export async function readJson(path: string, what = 'file'): Promise<unknown> {
 
 export async function readCsvFile(path: string, opts: { header?: boolean } = {}): Promise<CsvTable> {
   const text = await readText(path, 'CSV file');
-  try { return parseCsv(text, { source: path, header: opts.header, trim: true }); } catch (e) { throw new DataError((e as Error).message); }
+  // tab-separated for .tsv files, commas otherwise
+  try { return parseCsv(text, { source: path, header: opts.header, trim: true, delimiter: extOf(path) === 'tsv' ? '\t' : ',' }); } catch (e) { throw new DataError((e as Error).message); }
 }
 
 export async function readWavFile(path: string): Promise<WavData> {

@@ -20,8 +20,10 @@ import { recipeFor, type Recipe, type TaskKind } from '../train/recipes.js';
 import { loadWeights } from '../train/checkpoint.js';
 import type { ProgressOptions } from '../train/progress.js';
 import { DataError, extOf, fmtShape, readCsvFile } from './files.js';
-import { loadDataset, readSeriesCsv, type LoadedDataset, type RawSample } from './datasets.js';
+import { BadSamples, loadDataset, readSeriesCsv, type DatasetOptions, type LoadedDataset, type RawSample } from './datasets.js';
+import { mapDataset, subsetDataset, type Dataset } from '../data/dataset.js';
 import { modalitySpec, type ModalitySpec, type ReadOptions } from './modalities.js';
+import { readSampleAt, type SampleReadOptions } from './read-worker.js';
 import { OmniTask, buildModel, defaultHead, readEncoderFile, resolveEncoder, type OmniModel, type OmniSample, type RunConfig, type TargetConfig } from './model.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -62,6 +64,35 @@ export interface TrainRunOptions {
   /** Head overrides: { pool, norm, hidden, dropout } of pooled heads. */
   headOptions?: { pool?: string; norm?: boolean; hidden?: number[]; dropout?: number };
   progress?: ProgressOptions;
+  /** Leave malformed samples out (one warning each, then a count) instead of stopping at the first. */
+  skipBad?: boolean;
+  /** Warnings (skipped samples); default console.error. */
+  warn?: (message: string) => void;
+  /** Class folders: read samples lazily in worker threads (default true; false loads them into memory first). */
+  stream?: boolean;
+  /** Worker threads decoding a lazily read set (default min(4, cores - 1)). */
+  workers?: number;
+  /** Batches decoded ahead of the one training (default 1). */
+  prefetch?: number;
+  /** Video clips stored as frame folders: frames sampled per clip (default 8). */
+  frames?: number;
+  /** Hyperspectral scenes (cube.npy + labels.npy): neighbourhood side of a pixel sample (default 1). */
+  patch?: number;
+}
+
+/** Data-set reading options shared by train, eval and predict. */
+export interface DataReadOptions { skipBad?: boolean; warn?: (message: string) => void; stream?: boolean; workers?: number; prefetch?: number; frames?: number; patch?: number }
+
+function readingOptions(o: DataReadOptions): Pick<DatasetOptions, 'skipBad' | 'warn' | 'stream' | 'workers' | 'frames' | 'patch'> {
+  for (const [k, v] of [['--workers', o.workers], ['--frames', o.frames], ['--patch', o.patch]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new DataError(`${k} must be a positive integer, got ${v}`);
+  }
+  if (o.prefetch !== undefined && (!Number.isInteger(o.prefetch) || o.prefetch < 0)) throw new DataError(`--prefetch must be a non-negative integer, got ${o.prefetch}`);
+  return { skipBad: o.skipBad, warn: o.warn, stream: o.stream, workers: o.workers, frames: o.frames, patch: o.patch };
+}
+
+function reportSkipped(ds: { skipped: number }, what: string, o: DataReadOptions): void {
+  if (ds.skipped) (o.warn ?? ((m: string) => console.error(m)))(`omniformer: skipped ${ds.skipped} bad sample${ds.skipped === 1 ? '' : 's'} of ${what} (--skip-bad)`);
 }
 
 export interface TrainRunResult {
@@ -150,17 +181,32 @@ function jsonDiff(a: unknown, b: unknown, path = ''): string[] {
   return [`${path}: ${s(a)} vs ${s(b)}`];
 }
 
-/** Samples with their trainer targets from a loaded data set and a target config. */
-function toSamples(ds: LoadedDataset, target: TargetConfig): OmniSample[] {
-  return ds.samples.map((s) => {
-    if (target.kind === 'classification') {
-      const k = target.classes.indexOf(s.label!);
-      if (k < 0) throw new DataError(`${s.name}: label '${s.label}' is not one of the run's classes (${target.classes.join(', ')})`);
-      return { ...s, target: k };
-    }
-    if (target.kind === 'regression') return { ...s, target: (s.value! - target.mean) / target.std };
-    return { ...s, target: s.future! };
-  });
+/** A sample with its trainer target (class index, standardised value or future) for a target config. */
+function withTrainerTarget(s: RawSample, target: TargetConfig): OmniSample {
+  if (target.kind === 'classification') {
+    const k = target.classes.indexOf(s.label!);
+    if (k < 0) throw new DataError(`${s.name}: label '${s.label}' is not one of the run's classes (${target.classes.join(', ')})`);
+    return { ...s, target: k };
+  }
+  if (target.kind === 'regression') return { ...s, target: (s.value! - target.mean) / target.std };
+  return { ...s, target: s.future! };
+}
+
+/**
+ * The trainer's samples: an array for sets held in memory, else a lazy Dataset whose `get` reads the sample
+ * (decoding in the data set's worker threads) and attaches its target.
+ */
+function trainerSamples(ds: LoadedDataset, target: TargetConfig): OmniSample[] | Dataset<OmniSample> {
+  if (ds.samples) return ds.samples.map((s) => withTrainerTarget(s, target));
+  if (target.kind === 'classification' && ds.labels) {
+    const known = new Set(target.classes);
+    for (let i = 0; i < ds.length; i++) if (!known.has(ds.labels[i]!)) throw new DataError(`${ds.name(i)}: label '${ds.labels[i]}' is not one of the run's classes (${target.classes.join(', ')})`);
+  }
+  return mapDataset({ length: ds.length, get: (i) => ds.get(i), source: (i) => ds.name(i) }, (s) => withTrainerTarget(s, target));
+}
+
+function pickSamples(all: OmniSample[] | Dataset<OmniSample>, idx: number[]): OmniSample[] | Dataset<OmniSample> {
+  return Array.isArray(all) ? idx.map((i) => all[i]!) : subsetDataset(all as Dataset<OmniSample>, idx);
 }
 
 /** Train a model on a data set (see the file comment for the run folder). */
@@ -174,7 +220,7 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   if (existsSync(ckpt) && !o.resume) throw new DataError(`--out: '${o.out}' already holds a training run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new DataError(`--seed must be a non-negative integer, got ${seed}`);
-  const read: ReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}) };
+  const read: SampleReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}), ...(o.frames !== undefined ? { frames: o.frames } : {}) };
   if (o.channels !== undefined && (!Number.isInteger(o.channels) || o.channels < 1)) throw new DataError(`--channels must be a positive integer, got ${o.channels}`);
   const overrides: Partial<Recipe> = {};
   if (o.epochs !== undefined) overrides.epochs = o.epochs;
@@ -194,8 +240,22 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   const ds = await loadDataset(o.data, {
     spec, task, target: o.target, read, seqLen: o.seqLen, predLen: o.predLen, dateColumn: o.dateColumn,
     ...(task === 'forecasting' ? { valFraction: o.val, testFraction: o.test } : {}),
+    ...readingOptions(o), role: 'train',
   });
-  checkShapes(spec, ds.samples);
+  try {
+    return await trainOn(ds, o, { t0, spec, task, out, ckpt, seed, read, recipe, encoder, tensors });
+  } finally {
+    await ds.close();
+  }
+}
+
+async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
+  t0: number; spec: ModalitySpec; task: TaskKind; out: string; ckpt: string; seed: number; read: ReadOptions; recipe: Recipe;
+  encoder: Awaited<ReturnType<typeof resolveEncoder>>['spec']; tensors: Awaited<ReturnType<typeof resolveEncoder>>['tensors'];
+}): Promise<TrainRunResult> {
+  const { t0, spec, task, out, ckpt, seed, read, recipe, encoder, tensors } = c;
+  reportSkipped(ds, o.data, o);
+  if (ds.samples) checkShapes(spec, ds.samples);
 
   // split + targets
   let target: TargetConfig;
@@ -206,21 +266,26 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
     split = s.split;
     if (!split.train.length) throw new DataError(`--data: no training windows (the series is too short for --seq-len ${s.seqLen} + --pred-len ${s.predLen})`);
   } else if (task === 'classification') {
-    const classes = sortLabels(ds.samples.map((s) => s.label!));
+    const labels = ds.labels!;
+    const classes = sortLabels(labels);
     if (classes.length < 2) throw new DataError(`--data: classification needs at least 2 classes; '${o.data}' has only ${classes.length} (${classes.join(', ')}) in '${ds.targetName}'`);
     target = { kind: 'classification', name: ds.targetName, classes };
-    split = splitDataset(ds.samples.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed, stratify: ds.samples.map((s) => classes.indexOf(s.label!)) });
+    const index = new Map(classes.map((c, k) => [c, k]));
+    split = splitDataset(ds.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed, stratify: Int32Array.from(labels, (l) => index.get(l)!) });
   } else {
-    split = splitDataset(ds.samples.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed });
-    const v = split.train.map((i) => ds.samples[i]!.value!);
+    split = splitDataset(ds.length, { val: o.val ?? 0.1, test: o.test ?? 0.1, seed });
+    const v = split.train.map((i) => ds.values![i]!);
     const mean = v.reduce((a, b) => a + b, 0) / v.length;
     const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) || 1;
     target = { kind: 'regression', name: ds.targetName, mean, std };
   }
-  const trainInputs = split.train.map((i) => ds.samples[i]!.input);
+  // Tokenizer sizes come from the training inputs; a lazily read set (uniform shapes, checked while loading)
+  // gives them from its first training sample.
+  const probe = ds.samples ? null : await ds.get(split.train[0]!);
+  const trainInputs = ds.samples ? split.train.map((i) => ds.samples![i]!.input) : [probe!.input];
   const user = { ...(o.freq !== undefined ? { freq: o.freq } : {}), ...(o.tokenizerOptions ?? {}) };
   const patchSize = o.patchSize ?? (encoder.size === 'large' ? 14 : 16);
-  const tokenizer = spec.tokenizerConfig(trainInputs, { dim: encoder.config.dim, patchSize, user, all: ds.samples.map((s) => s.input), header: ds.header });
+  const tokenizer = spec.tokenizerConfig(trainInputs, { dim: encoder.config.dim, patchSize, user, all: ds.samples ? ds.samples.map((s) => s.input) : trainInputs, header: ds.header });
   const head = defaultHead(spec.name, task, recipe, target.kind === 'forecasting'
     ? { outDim: target.targetChannels.length, seqLen: target.seqLen, predLen: target.predLen, channels: target.targetChannels.length }
     : { outDim: target.kind === 'classification' ? target.classes.length : 1 });
@@ -234,7 +299,7 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
     format: 'omniformer-run', version: 1, modality: spec.name, task, seed, encoder, tokenizer, head, target,
     inputLayout: ds.format === 'csv-rows' ? 'csv-rows' : ds.format === 'csv-series' ? 'series' : 'file',
     read, training: recipe,
-    data: { path: resolve(o.data), format: ds.format, samples: ds.samples.length, split: { train: split.train.length, val: split.val.length, test: split.test.length }, ...(ds.header ? { features: ds.header } : {}) },
+    data: { path: resolve(o.data), format: ds.format, samples: ds.length, split: { train: split.train.length, val: split.val.length, test: split.test.length }, ...(ds.header ? { features: ds.header } : {}) },
   };
   mkdirSync(out, { recursive: true });
   const cfgPath = join(out, CONFIG_FILE);
@@ -247,14 +312,16 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   }
 
   const { model, generator } = await buildModel(config, tensors);
-  validateSamples(model, spec, ds.samples);
-  const samples = toSamples(ds, target);
-  const pick = (idx: number[]): OmniSample[] => idx.map((i) => samples[i]!);
+  validateSamples(model, spec, ds.samples ?? [probe!]);
+  const samples = trainerSamples(ds, target);
+  const pick = (idx: number[]): OmniSample[] | Dataset<OmniSample> => pickSamples(samples, idx);
+  const warn = o.warn ?? ((m: string) => console.error(m));
   const taskObj = new OmniTask(model, config);
   const trainer = new Trainer(taskObj, {
     epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, weightDecay: recipe.weightDecay, betas: recipe.betas,
     warmupEpochs: recipe.warmupEpochs, minLr: recipe.minLr, clipGradNorm: recipe.clipGradNorm, patience: recipe.patience, monitor: recipe.monitor,
     seed, generators: { model: generator }, checkpointDir: out, resume: o.resume, config, progress: o.progress,
+    prefetch: o.prefetch, skipBad: o.skipBad, onWarning: (m) => warn(`omniformer: ${m}`),
   });
   const r: TrainReport = await trainer.run({ train: pick(split.train), val: pick(split.val), test: pick(split.test) });
   const report: RunReport = {
@@ -288,7 +355,7 @@ export async function loadRun(dir: string): Promise<{ config: RunConfig; model: 
 export interface EvalRunResult { modality: string; task: TaskKind; samples: number; metrics: Metrics }
 
 /** Metrics of a trained run on a labelled data set (the same formats as training). */
-export async function evalRun(o: { run: string; data: string; batchSize?: number; target?: string }): Promise<EvalRunResult> {
+export async function evalRun(o: { run: string; data: string; batchSize?: number; target?: string } & DataReadOptions): Promise<EvalRunResult> {
   const { config, task } = await loadRun(o.run);
   const spec = modalitySpec(config.modality);
   const t = config.target;
@@ -296,14 +363,21 @@ export async function evalRun(o: { run: string; data: string; batchSize?: number
     spec, task: config.task, read: config.read,
     ...(t.kind === 'forecasting'
       ? { seqLen: t.seqLen, predLen: t.predLen, seriesStats: { mean: t.mean, std: t.std, channels: t.channels, targetChannels: t.targetChannels, dateColumn: t.dateColumn } }
-      : { target: o.target ?? (config.data.format === 'csv-rows' || config.data.format === 'manifest' ? t.name : undefined) }),
+      : { target: o.target ?? (['csv-rows', 'manifest', 'npz', 'sdf', 'graph-json'].includes(config.data.format) ? t.name : undefined) }),
+    ...readingOptions(o), role: 'eval',
   });
-  checkShapes(spec, ds.samples);
-  validateSamples(task.model, spec, ds.samples);
-  const samples = toSamples(ds, t);
-  if (!samples.length) throw new DataError(`--data: '${o.data}' has no samples`);
-  const metrics = await evaluateTask(task, samples, o.batchSize ?? config.training.batchSize);
-  return { modality: config.modality, task: config.task, samples: samples.length, metrics };
+  try {
+    reportSkipped(ds, o.data, o);
+    if (!ds.length) throw new DataError(`--data: '${o.data}' has no samples`);
+    if (ds.samples) checkShapes(spec, ds.samples);
+    validateSamples(task.model, spec, ds.samples ?? [await ds.get(0)]);
+    const samples = trainerSamples(ds, t);
+    const warn = o.warn ?? ((m: string) => console.error(m));
+    const metrics = await evaluateTask(task, samples, o.batchSize ?? config.training.batchSize, { prefetch: o.prefetch, skipBad: o.skipBad, onWarning: (m) => warn(`omniformer: ${m}`) });
+    return { modality: config.modality, task: config.task, samples: ds.length, metrics };
+  } finally {
+    await ds.close();
+  }
 }
 
 export interface RunPrediction {
@@ -319,10 +393,20 @@ export interface RunPrediction {
 }
 
 /** Read --input files as samples of a run (CSV rows, a series, or one sample per file). */
-async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly string[]): Promise<RawSample[]> {
+async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly string[], bad: BadSamples = new BadSamples(false)): Promise<RawSample[]> {
   const out: RawSample[] = [];
   for (const f of files) {
     if (!existsSync(f)) throw new DataError(`--input: '${f}' does not exist`);
+    try {
+      out.push(...(await readInput(config, spec, f, bad)));
+    } catch (e) { bad.handle(e, f); }
+  }
+  return out;
+}
+
+async function readInput(config: RunConfig, spec: ModalitySpec, f: string, bad: BadSamples): Promise<RawSample[]> {
+  const out: RawSample[] = [];
+  {
     if (config.inputLayout === 'series') {
       const t = config.target as Extract<TargetConfig, { kind: 'forecasting' }>;
       const s = await readSeriesCsv(f, t.dateColumn ?? undefined, t.channels);
@@ -330,7 +414,7 @@ async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly
       const C = t.channels.length, start = s.steps - t.seqLen;
       const values = s.values.slice(start * C).map((v, k) => (v - t.mean[k % C]!) / t.std[k % C]!);
       out.push({ input: { values, channels: C, ...(s.timestamps ? { timestamps: s.timestamps.slice(start) } : {}) }, name: f });
-    } else if (config.inputLayout === 'csv-rows' && extOf(f) === 'csv') {
+    } else if (config.inputLayout === 'csv-rows' && (extOf(f) === 'csv' || extOf(f) === 'tsv')) {
       const table = await readCsvFile(f);
       const features = config.data.features ?? [];
       const cols = features.map((c) => {
@@ -340,10 +424,10 @@ async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly
       });
       table.rows.forEach((r, i) => {
         const where = `${f}:${table.lines[i]}`;
-        out.push({ input: spec.fromCsvRow!(cols.map((k) => r[k]!), features, where, config.read), name: where });
+        try { out.push({ input: spec.fromCsvRow!(cols.map((k) => r[k]!), features, where, config.read), name: where }); } catch (e) { bad.handle(e, where); }
       });
     } else {
-      out.push({ input: await spec.readSample(f, config.read), name: f });
+      out.push({ input: await readSampleAt(spec, f, config.read), name: f });
     }
   }
   return out;
@@ -357,11 +441,14 @@ function softmax(row: Float32Array): number[] {
 }
 
 /** Predictions of a trained run for input files (one per sample; CSV inputs of row-trained runs give one per row). */
-export async function predictRun(o: { run: string; inputs: readonly string[]; batchSize?: number }): Promise<RunPrediction[]> {
+export async function predictRun(o: { run: string; inputs: readonly string[]; batchSize?: number; skipBad?: boolean; warn?: (message: string) => void }): Promise<RunPrediction[]> {
   if (!o.inputs.length) throw new DataError('--input: give at least one input file');
   const { config, task } = await loadRun(o.run);
   const spec = modalitySpec(config.modality);
-  const raw = await readInputs(config, spec, o.inputs);
+  const bad = new BadSamples(o.skipBad ?? false, o.warn);
+  const raw = await readInputs(config, spec, o.inputs, bad);
+  reportSkipped({ skipped: bad.count }, '--input', o);
+  if (!raw.length) throw new DataError(`--input: none of the ${o.inputs.length} inputs could be read (${bad.count} skipped)`);
   validateSamples(task.model, spec, raw);
   const t = config.target;
   // prediction ignores targets; zero targets let it share the evaluation path (whose loss is then unused)
