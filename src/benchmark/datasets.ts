@@ -137,7 +137,7 @@ export const fashionMnistTask: BenchTask = {
     const tr = await read('train'), te = await read('t10k');
     const mk = (d: { px: Uint8Array; y: Uint8Array }, i: number, split: string): LazyImage => new LazyImage(d.px, i * 784, `${split}[${i}]`, FASHION_CLASSES[d.y[i]!]!);
     // validation: 5,000 stratified images held out of the 60k training set (quick: small stratified subsets)
-    const trainIdx = ctx.quick ? stratifiedSubset(tr.y, 120, g) : Array.from({ length: tr.y.length }, (_, i) => i);
+    const trainIdx = ctx.quick ? stratifiedSubset(tr.y, 250, g) : Array.from({ length: tr.y.length }, (_, i) => i);
     const split = splitIndices(trainIdx.length, { val: ctx.quick ? 1 / 6 : 5000 / 60000, test: 0, seed: ctx.seed, stratify: trainIdx.map((i) => tr.y[i]!) });
     const testIdx = ctx.quick ? stratifiedSubset(te.y, 50, g) : Array.from({ length: te.y.length }, (_, i) => i);
     return {
@@ -145,8 +145,12 @@ export const fashionMnistTask: BenchTask = {
       train: split.train.map((k) => mk(tr, trainIdx[k]!, 'train')), val: split.val.map((k) => mk(tr, trainIdx[k]!, 'train')),
       test: testIdx.map((i) => mk(te, i, 't10k')),
       features: (s) => (s as LazyImage).pixelsOf(), featureNote: '784 pixels',
+      // 7x7 patches of 4x4 pixels, the image recipe's [CLS, max, mean] pooling; measured on the quick subset
+      // (2,083 training images, 10 epochs): frozen 80.6 %, unfrozen 76.4 %; full set, unfrozen, 4 epochs, mean
+      // pooling: 87.2 %. The frozen random encoder gets fewer epochs on the full set (it plateaus early).
       tokenizerOptions: { patchSize: 4 },
-      recipe: ctx.quick ? { epochs: 5, batchSize: 32 } : { epochs: 5, batchSize: 128 }, frozenRecipe: { lr: 1e-2 },
+      recipe: { epochs: ctx.quick ? 10 : 4, batchSize: ctx.quick ? 32 : 64, lr: 2e-3 },
+      frozenRecipe: { lr: 1e-2, epochs: ctx.quick ? 10 : 2 },
       note: ctx.quick ? `quick: ${split.train.length} train / ${split.val.length} val from the 60k training set, ${testIdx.length} of the 10k test images (stratified)` : 'official split: 55k train / 5k val (held out of the 60k training set, stratified), 10k test',
     };
   },
@@ -183,7 +187,7 @@ export const digitsTask: BenchTask = {
       train: split.train.map(mk), val: split.val.map(mk), test: split.test.map(mk),
       features: (s) => (s.input as { data: Float32Array }).data, featureNote: '64 pixels',
       tokenizerOptions: { patchSize: 2 },
-      recipe: { epochs: ctx.quick ? 8 : 30, batchSize: 32 }, frozenRecipe: { lr: 1e-2 },
+      recipe: { epochs: ctx.quick ? 15 : 40, batchSize: 32, lr: 2e-3 }, frozenRecipe: { lr: 1e-2 },
       note: `all ${rows.length} images, stratified 60/20/20 train/val/test`,
     };
   },

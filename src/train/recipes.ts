@@ -15,7 +15,10 @@
 // with max ('max') or [CLS, max, mean] ('concat', a superset of the CLS head): time series, IMU, audio,
 // hyperspectral, graph, tabular. Measured on small synthetic sets (3 classes, 60 samples) with the tiny frozen
 // encoder: hyperspectral CLS 0.33 -> concat 1.0 (60 epochs), graph mean 0.67 -> concat 0.83 / max 1.0, audio
-// mean 0.67 -> max 1.0, series mean 0.39 -> max 0.89. Image, video and text keep the released pooling.
+// mean 0.67 -> max 1.0, series mean 0.39 -> max 0.89. Images (image, infrared, X-ray) pool with 'concat' too,
+// which keeps the released CLS head as a part: measured on scikit-learn's digits (8x8, patch 2, 1,078 training
+// images, frozen tiny encoder, 15 epochs) CLS 68.8 % -> concat 97.8 %, and on a 2,083-image Fashion-MNIST subset
+// 80.6 % frozen with concat. Video and text keep the released pooling.
 import type { PoolMode } from '../heads/pooling.js';
 
 export type TaskKind = 'classification' | 'regression' | 'forecasting' | 'segmentation';
@@ -65,7 +68,7 @@ const base: Omit<Recipe, 'reference' | 'head'> = {
 };
 
 const imageLike = (reference: string): Recipe => ({
-  ...base, weightDecay: 0, head: { pool: 'cls', norm: true },
+  ...base, weightDecay: 0, head: { pool: 'concat', norm: true },
   reference,
 });
 
