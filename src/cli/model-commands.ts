@@ -26,6 +26,37 @@ function jsonOption(o: Opts, name: string): Record<string, unknown> | undefined 
   return parsed as Record<string, unknown>;
 }
 
+/** --lookback / --horizon are the forecasting names of --seq-len / --pred-len. */
+function aliased(o: Opts, name: string, alias: string): number | undefined {
+  const a = num(o, name), b = num(o, alias);
+  if (a !== undefined && b !== undefined && a !== b) throw new UsageError(`--${alias} is another name for --${name}; they differ (${b} vs ${a})`);
+  return a ?? b;
+}
+
+const COLUMN_TYPES = ['numeric', 'categorical', 'boolean'];
+
+/** --column-types '{"age": "numeric", "zip": "categorical"}' -> the tabular tokenizer's forced column lists. */
+function columnTypes(o: Opts): { numeric?: string[]; categorical?: string[] } | undefined {
+  const t = jsonOption(o, 'column-types');
+  if (!t) return undefined;
+  const numeric: string[] = [], categorical: string[] = [];
+  for (const [col, type] of Object.entries(t)) {
+    if (typeof type !== 'string' || !COLUMN_TYPES.includes(type)) throw new UsageError(`--column-types: column '${col}' has type ${JSON.stringify(type)}; valid types: ${COLUMN_TYPES.join(', ')}`);
+    (type === 'numeric' ? numeric : categorical).push(col); // booleans are two-valued categories
+  }
+  return { ...(numeric.length ? { numeric } : {}), ...(categorical.length ? { categorical } : {}) };
+}
+
+const readOptions: OptionSpecs = {
+  'skip-bad': { type: 'boolean', description: 'leave malformed samples out (one warning each, then a count) instead of stopping at the first' },
+  workers: { type: 'number', description: 'worker threads decoding sample files (default min(4, cores - 1))', valueName: 'N' },
+  prefetch: { type: 'number', description: 'batches decoded ahead of the one computing (default 1)', valueName: 'N' },
+};
+
+function readingArgs(o: Opts): { skipBad: boolean; workers?: number; prefetch?: number } {
+  return { skipBad: Boolean(o['skip-bad']), workers: num(o, 'workers'), prefetch: num(o, 'prefetch') };
+}
+
 function progressMode(o: Opts): ProgressMode {
   if (o.json) return 'silent';
   const p = (o.progress as string | undefined) ?? 'auto';
@@ -39,26 +70,39 @@ function fmtMetrics(m: Record<string, number> | null | undefined): string {
 }
 
 const DATA_FORMATS = `Data (--data):
-  - a folder of class subfolders DATA/<class>/<file> (classification);
+  - a folder of class subfolders DATA/<class>/<file> (classification); video clips may be folders of frame
+    images (--frames sampled per clip). Files are checked once, then decoded batch by batch in worker threads
+    while the model trains (only the batches in flight are in memory);
+  - IDX files (MNIST / Fashion-MNIST, gzipped or not): the images file ...-images-idx3-ubyte[.gz] with its
+    ...-labels-idx1-ubyte[.gz] next to it, or a folder holding the pair (train-* for train, t10k-* for eval);
   - a JSON manifest DATA.json: [{"path": "file", "label": ...}, {"input": <inline sample>, "label": ...}, ...]
     (paths relative to the manifest; regression labels are numbers; --target picks another field);
-  - a NumPy folder DATA/ with inputs.npy (samples stacked on axis 0) and labels.npy / labels.json / labels.txt;
-  - a CSV file with a header, one sample per row (tabular; time-series/imu: the other columns are the series,
-    --channels values per step; hyperspectral: the band values; text: a 'text' column); the target column is
-    --target, else one named label/target/class/y, else the last column;
-  - forecasting (time-series/imu): a CSV of ONE series, rows = time steps, numeric columns = channels, an
-    optional date column; windows of --seq-len steps predict the next --pred-len (chronological 70/10/20 split).
+  - a NumPy folder DATA/ with inputs.npy (samples stacked on axis 0) and labels.npy / labels.json / labels.txt,
+    or an archive DATA.npz with arrays x (or inputs) and y (or labels; --target names another);
+  - a CSV or TSV file with a header, one sample per row (tabular; time-series/imu: the other columns are the
+    series, --channels values per step; hyperspectral: the band values; text: a text/sentence/review column);
+    the target column is --target, else one named label/target/class/y, else the last column; tabular column
+    types are inferred (--column-types overrides them);
+  - forecasting (time-series/imu): a CSV/TSV of ONE series, rows = time steps, numeric columns = channels, an
+    optional date column; windows of --seq-len (--lookback) steps predict the next --pred-len (--horizon),
+    chronological 70/10/20 split, per-channel scaling fitted on the training part;
+  - graph: an .sdf/.mol file of molecules with --target naming the SD data item, or a JSON graph list
+    {"graphs": [{"nodes": ..., "edges": ..., "label": ...}, ...]};
+  - hyperspectral: a folder with cube.npy [H, W, bands] and labels.npy [H, W] (0 = unlabelled): every labelled
+    pixel is a sample (its spectrum, or its --patch x --patch neighbourhood).
 Sample files per modality:
   image, infrared, xray   .png/.jpg/.webp/.tif (grey pictures stay 1 channel), or .npy/.json [C, H, W] or [H, W]
                           (integer pixels are divided by 255)
-  video                   .npy/.json [C, T, H, W] or [T, H, W]
+  video                   a folder of frame images, or .npy/.json [C, T, H, W] or [T, H, W]
   hyperspectral           .npy/.json [bands] or [p, p, bands]
-  audio                   .wav, or .npy/.json waveform at --sample-rate
+  audio                   .wav (PCM 8/16/24/32-bit or float; mixed down to mono), or .npy/.json waveform at --sample-rate
   point-cloud             .ply/.off/.xyz/.pts, or .npy/.json/.csv/.txt [P, 3 + c] (x, y, z, features)
   time-series, imu        .npy/.json/.csv/.txt [L, C] (rows = time steps)
   graph                   .json {"numNodes", "edges": [[u, v], ...], "nodeFeatures"?, "edgeFeatures"?}
   text                    .txt
-All samples of a data set must have one shape; NaN values are rejected (tabular: empty/NA cells are missing values).`;
+All samples of a data set must have one shape; NaN values are rejected (tabular: empty/NA cells are missing values).
+A malformed sample (truncated, wrong magic, wrong shape, empty) stops the run with an error naming the file;
+with --skip-bad it is left out with a warning, and the number skipped is reported.`;
 
 const trainOptions: OptionSpecs = {
   modality: { type: 'string', description: `modality: ${MODALITY_LIST}`, valueName: 'M' },
@@ -81,14 +125,30 @@ const trainOptions: OptionSpecs = {
   'sample-rate': { type: 'number', description: 'sample rate of waveforms stored as arrays (default 16000; WAV files carry their own)', valueName: 'HZ' },
   channels: { type: 'number', description: 'time-series CSV rows: values per time step (default 1)', valueName: 'C' },
   'seq-len': { type: 'number', description: 'forecasting: input window (default 96)', valueName: 'N' },
+  lookback: { type: 'number', description: 'forecasting: the same as --seq-len', valueName: 'N' },
   'pred-len': { type: 'number', description: 'forecasting: horizon (default 96)', valueName: 'N' },
+  horizon: { type: 'number', description: 'forecasting: the same as --pred-len', valueName: 'N' },
   'date-column': { type: 'string', description: 'forecasting: date column for calendar features (default: date/time/timestamp if present)', valueName: 'NAME' },
   freq: { type: 'string', description: 'forecasting: calendar feature frequency h|t|s|d|b|w|m|a (default h)', valueName: 'F' },
+  'column-types': { type: 'string', description: 'tabular: column types as JSON, e.g. \'{"age": "numeric", "zip": "categorical"}\' (numeric | categorical | boolean; others inferred)', valueName: 'JSON' },
+  frames: { type: 'number', description: 'video clips stored as frame folders: frames sampled per clip (default 8)', valueName: 'N' },
+  patch: { type: 'number', description: 'hyperspectral scenes (cube.npy + labels.npy): odd neighbourhood side of a pixel sample (default 1)', valueName: 'P' },
+  ...readOptions,
   'tokenizer-options': { type: 'string', description: 'extra tokenizer options as JSON, e.g. \'{"numMelBins": 64, "targetLength": 100}\'', valueName: 'JSON' },
   'head-options': { type: 'string', description: 'head overrides as JSON: {"pool": "cls|mean|max|concat", "norm": true, "hidden": [256], "dropout": 0.5}', valueName: 'JSON' },
   progress: { type: 'string', description: 'progress display on stderr: auto | tty | plain | none', default: 'auto', valueName: 'MODE' },
   json: { type: 'boolean', description: 'print the final report as one JSON object (last line of stdout); no progress' },
 };
+
+function tokenizerOptions(o: Opts): Record<string, unknown> | undefined {
+  const user = jsonOption(o, 'tokenizer-options');
+  const types = columnTypes(o);
+  if (!types) return user;
+  if (o.modality !== 'tabular') throw new UsageError('--column-types applies to --modality tabular');
+  const merged: Record<string, unknown> = { ...(user ?? {}) };
+  for (const [k, cols] of Object.entries(types)) merged[k] = [...new Set([...((user?.[k] as string[] | undefined) ?? []), ...cols])];
+  return merged;
+}
 
 const train: Command = {
   name: 'train',
@@ -100,6 +160,8 @@ const train: Command = {
     'omniformer train --modality time-series --data ETTh1.csv --task forecasting --seq-len 96 --pred-len 24 --out runs/etth1',
     'omniformer train --modality image --data images/ --encoder Meta-Transformer_base_patch16_encoder.safetensors --epochs 5 --out runs/img --json',
     'omniformer train --modality tabular --data adult.csv --out runs/adult --resume        # after a crash',
+    'omniformer train --modality image --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --patch-size 14 --out runs/fmnist',
+    'omniformer train --modality graph --data molecules.sdf --target activity --out runs/mol --skip-bad',
   ],
   details: DATA_FORMATS,
   async run(o) {
@@ -110,9 +172,9 @@ const train: Command = {
       modality: need(o, 'modality'), data: need(o, 'data'), out: need(o, 'out'), task, target: o.target as string | undefined,
       encoder: o.encoder as string, unfreeze: Boolean(o.unfreeze), epochs: num(o, 'epochs'), batchSize: num(o, 'batch-size'), lr: num(o, 'lr'),
       weightDecay: num(o, 'weight-decay'), patience: num(o, 'patience'), seed: num(o, 'seed'), resume: Boolean(o.resume), val: num(o, 'val'), test: num(o, 'test'),
-      patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), seqLen: num(o, 'seq-len'), predLen: num(o, 'pred-len'),
-      dateColumn: o['date-column'] as string | undefined, freq: o.freq as string | undefined, tokenizerOptions: jsonOption(o, 'tokenizer-options'),
-      headOptions: jsonOption(o, 'head-options'), progress: { mode: progress },
+      patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), seqLen: aliased(o, 'seq-len', 'lookback'), predLen: aliased(o, 'pred-len', 'horizon'),
+      dateColumn: o['date-column'] as string | undefined, freq: o.freq as string | undefined, tokenizerOptions: tokenizerOptions(o),
+      headOptions: jsonOption(o, 'head-options'), progress: { mode: progress }, frames: num(o, 'frames'), patch: num(o, 'patch'), ...readingArgs(o),
     });
     if (o.json) { console.log(JSON.stringify(report)); return 0; }
     console.log(`${report.modality} ${report.task}: ${report.trainableParams.toLocaleString('en-US')} trainable of ${report.totalParams.toLocaleString('en-US')} parameters; ${report.epochs} epochs${report.stoppedEarly ? ' (early stop)' : ''}, best epoch ${report.bestEpoch ?? '-'}`);
@@ -132,12 +194,13 @@ const evalCmd: Command = {
     data: { type: 'string', description: 'labelled data in a format of the run\'s modality (see omniformer train --help)', valueName: 'PATH' },
     target: { type: 'string', description: 'target column / manifest field (default: the one the run was trained with)', valueName: 'NAME' },
     'batch-size': { type: 'number', description: 'batch size (default: the run\'s)', valueName: 'N' },
+    ...readOptions,
     json: { type: 'boolean', description: 'print one JSON object' },
   },
   examples: ['omniformer eval --run runs/adult --data adult_test.csv', 'omniformer eval --run runs/img --data images_test/ --json'],
   async run(o) {
     const { evalRun } = await import('../pipeline/run.js');
-    const r = await evalRun({ run: need(o, 'run'), data: need(o, 'data'), batchSize: num(o, 'batch-size'), target: o.target as string | undefined });
+    const r = await evalRun({ run: need(o, 'run'), data: need(o, 'data'), batchSize: num(o, 'batch-size'), target: o.target as string | undefined, ...readingArgs(o) });
     if (o.json) console.log(JSON.stringify(r));
     else console.log(`${r.modality} ${r.task} on ${r.samples} samples: ${fmtMetrics(r.metrics)}`);
     return 0;
@@ -152,6 +215,7 @@ const predict: Command = {
     run: { type: 'string', description: 'run folder written by omniformer train', valueName: 'DIR' },
     input: { type: 'strings', description: 'input files (sample files of the modality; CSV rows for tabular; a CSV of >= --seq-len steps for forecasting)', valueName: 'FILE...' },
     'batch-size': { type: 'number', description: 'batch size (default: the run\'s)', valueName: 'N' },
+    'skip-bad': readOptions['skip-bad']!,
     json: { type: 'boolean', description: 'one JSON object per line' },
   },
   examples: ['omniformer predict --run runs/img --input cat.npy dog.npy', 'omniformer predict --run runs/adult --input new_rows.csv --json'],
@@ -159,7 +223,7 @@ const predict: Command = {
     const { predictRun } = await import('../pipeline/run.js');
     const inputs = (o.input as string[] | undefined) ?? [];
     if (!inputs.length) throw new UsageError('missing required option --input');
-    const preds = await predictRun({ run: need(o, 'run'), inputs, batchSize: num(o, 'batch-size') });
+    const preds = await predictRun({ run: need(o, 'run'), inputs, batchSize: num(o, 'batch-size'), skipBad: Boolean(o['skip-bad']) });
     for (const p of preds) {
       if (o.json) { console.log(JSON.stringify(p)); continue; }
       if (p.label !== undefined) console.log(`${p.input}\t${p.label}\t${p.probabilities![p.label]!.toFixed(4)}`);

@@ -99,6 +99,10 @@ export interface TrainRunResult {
   report: RunReport;
   config: RunConfig;
   model: OmniModel;
+  /** How the data set was read: its format, samples skipped (skipBad), samples produced by `get` over the
+   * whole run (a lazily read set reads each sample when a batch needs it), and the worker threads that
+   * decoded them. */
+  data: { format: string; lazy: boolean; skipped: number; gets: number; workerThreads: number[] };
 }
 
 export interface RunReport {
@@ -337,7 +341,7 @@ async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
     out, seconds: (performance.now() - t0) / 1000,
   };
   await writeFileAtomic(join(out, REPORT_FILE), new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n'));
-  return { report, config, model };
+  return { report, config, model, data: { format: ds.format, lazy: !ds.samples, skipped: ds.skipped, gets: ds.stats.gets, workerThreads: [...ds.stats.workerThreads] } };
 }
 
 /** Rebuild a run's model with its best (else last) weights. */
@@ -365,6 +369,8 @@ export async function evalRun(o: { run: string; data: string; batchSize?: number
       ? { seqLen: t.seqLen, predLen: t.predLen, seriesStats: { mean: t.mean, std: t.std, channels: t.channels, targetChannels: t.targetChannels, dateColumn: t.dateColumn } }
       : { target: o.target ?? (['csv-rows', 'manifest', 'npz', 'sdf', 'graph-json'].includes(config.data.format) ? t.name : undefined) }),
     ...readingOptions(o), role: 'eval',
+    // a hyperspectral scene is cut into the neighbourhoods the run was trained on
+    ...(o.patch === undefined && config.modality === 'hyperspectral' && typeof config.tokenizer.patch === 'number' ? { patch: config.tokenizer.patch } : {}),
   });
   try {
     reportSkipped(ds, o.data, o);
