@@ -3,7 +3,8 @@
 // data held in memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -147,4 +148,63 @@ test('the Trainer reads a Dataset batch by batch: never more than the current an
   } };
   await new Trainer(task2, opts).fit(xs);
   assert.deepEqual(Array.from(model2.weight.value as Float32Array), Array.from(model.weight.value as Float32Array));
+});
+
+test('loadDataset reads TSV, NPZ, SDF with --target, JSON graph lists, text CSV/TSV, hyperspectral scenes and video frame folders', async () => {
+  const fx = join(fileURLToPath(new URL('../../', import.meta.url)), 'test', 'fixtures', 'readers');
+  const load = (path: string, modality: string, extra: Record<string, unknown> = {}) => loadDataset(path, { spec: modalitySpec(modality), task: 'classification', read: {}, ...extra });
+
+  const tsv = await load(join(fx, 'structured-housing.tsv'), 'tabular', { task: 'regression', target: 'price' });
+  assert.equal(tsv.format, 'csv-rows');
+  assert.deepEqual(tsv.header, ['rooms', 'area', 'zip', 'city']);
+  assert.equal(tsv.values![0], 210000.5);
+
+  const npz = await load(join(fx, 'structured-arrays.npz'), 'time-series');
+  assert.equal(npz.format, 'npz');
+  assert.equal(npz.length, 6);
+  assert.equal(((await npz.get(0)).input as { channels: number }).channels, 3);
+
+  await assert.rejects(load(join(fx, 'structured-molecules.sdf'), 'graph'), /--target: name the SD data item/);
+  const sdf = await load(join(fx, 'structured-molecules.sdf'), 'graph', { target: 'class' });
+  assert.equal(sdf.format, 'sdf');
+  assert.equal(sdf.length, 4);
+  assert.ok((sdf.samples![0]!.input as { numNodes: number }).numNodes > 0);
+  const mw = await load(join(fx, 'structured-molecules.sdf'), 'graph', { target: 'mw', task: 'regression' });
+  assert.ok(Number.isFinite(mw.values![0]));
+
+  const graphs = await load(join(fx, 'structured-graphs.json'), 'graph');
+  assert.equal(graphs.format, 'graph-json');
+  assert.ok(graphs.labels!.includes('cycle'));
+
+  const reviews = await load(join(fx, 'structured-reviews.tsv'), 'text');
+  assert.deepEqual(reviews.header, ['text']);
+  assert.equal(reviews.samples![1]!.input, 'the second, with a comma');
+  const reviewsCsv = await load(join(fx, 'structured-reviews.csv'), 'text');
+  assert.equal(reviewsCsv.samples![0]!.input, 'Great movie, loved it');
+
+  const scene = mkdtempSync(join(tmpdir(), 'omni-hsi-'));
+  const clips = mkdtempSync(join(tmpdir(), 'omni-clips-'));
+  try {
+    for (const f of ['cube.npy', 'labels.npy']) writeFileSync(join(scene, f), readFileSync(join(fx, 'hyperspectral', f)));
+    const hsi = await load(scene, 'hyperspectral', { patch: 3 });
+    assert.equal(hsi.format, 'hyperspectral');
+    assert.equal(hsi.length, 15); // labels 1..3 in 5 rows; 0 is unlabelled
+    const px = (await hsi.get(0)).input as { spectrum: Float32Array; patch: number; bands: number };
+    assert.deepEqual([px.patch, px.bands, px.spectrum.length], [3, 6, 54]);
+
+    for (const cls of ['x', 'y']) {
+      mkdirSync(join(clips, cls), { recursive: true });
+      cpSync(join(fx, 'video', 'clip_frames'), join(clips, cls, 'clip1'), { recursive: true });
+    }
+    const video = await load(clips, 'video', { frames: 4, workers: 1 });
+    try {
+      assert.equal(video.length, 2);
+      const v = (await video.get(1)).input as { frames: number; channels: number; data: Float32Array; height: number; width: number };
+      assert.equal(v.frames, 4);
+      assert.equal(v.data.length, v.channels * 4 * v.height * v.width);
+    } finally { await video.close(); }
+  } finally {
+    rmSync(scene, { recursive: true, force: true });
+    rmSync(clips, { recursive: true, force: true });
+  }
 });
