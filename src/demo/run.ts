@@ -178,7 +178,9 @@ async function classificationTest(def: TaskDef, result: Awaited<ReturnType<typeo
   const t = config.target;
   if (t.kind !== 'classification') throw new Error('classificationTest: not a classification run');
   const ds = await loadDataset(testPath, { spec: modalitySpec(def.modality), task: 'classification', target: def.extra.target as string | undefined, read: config.read, stream: false });
-  const samples: OmniSample[] = ds.samples!.map((s) => {
+  const raw = ds.samples ?? await Promise.all(Array.from({ length: ds.length }, (_, i) => ds.get(i)));
+  await ds.close();
+  const samples: OmniSample[] = raw.map((s) => {
     const k = t.classes.indexOf(s.label!);
     if (k < 0) throw new DataError(`${s.name}: test label '${s.label}' is not one of the training classes (${t.classes.join(', ')})`);
     return { ...s, target: k };
