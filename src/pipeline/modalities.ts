@@ -5,10 +5,12 @@
 // Sample files (class folders, manifest "path" entries, --input of predict/embed):
 //   image, infrared, xray  .png/.jpg/.webp/.tif, or .npy / .json array [C, H, W] or [H, W] (grey); integer arrays (uint8 pixels) are
 //                          divided by 255, float arrays used as they are
-//   video                  .npy / .json array [C, T, H, W] or [T, H, W] (grey)
+//   video                  .npy / .json array [T, H, W, C] (NumPy/decord order: last dimension 1-4 and first > 4),
+//                          [C, T, H, W] (the tokenizer's order: first dimension 1-4) or [T, H, W] (grey); with
+//                          --frames, clips are sampled uniformly to that many frames (as frame folders are)
 //   hyperspectral          .npy / .json spectrum [bands], or a neighbourhood cube [p, p, bands]
-//   audio                  .wav (any PCM/float format; mono mixdown), or .npy / .json waveform [samples] at
-//                          --sample-rate (default 16000)
+//   audio                  .wav (any PCM/float format; mono mixdown, resampled to --sample-rate, default 16000), or
+//                          .npy / .json waveform [samples] at --sample-rate (default 16000)
 //   point-cloud            .npy / .json / .csv / .txt [P, 3 + c]: x, y, z then c per-point features
 //   time-series, imu       .npy / .json / .csv / .txt [L, C] (rows = time steps) or [L]
 //   graph                  .json { "numNodes": n, "edges": [[u, v], ...], "nodeFeatures"?: [[int, ...], ...],
@@ -30,6 +32,8 @@ import { TabularTokenizer, fitTabularSchema, type TabularRow, type TabularSchema
 import { GraphTokenizer, type GraphRaw } from '../data2seq/graph.js';
 import { SubwordTokenizer, TextTokenizer } from '../data2seq/text.js';
 import type { TaskKind } from '../train/recipes.js';
+import { resample } from '../data/resample.js';
+import { uniformFrameIndices } from '../data/video-io.js';
 import { DataError, arrayFromJson, assertFiniteArray, extOf, fmtShape, readArrayFile, readJson, readText, readWavFile, type NdArray } from './files.js';
 
 export type TokenizerConfig = Record<string, unknown>;
@@ -37,8 +41,10 @@ export type TokenizerConfig = Record<string, unknown>;
 export type AnyTokenizer = Data2Seq<any, any>;
 
 export interface ReadOptions {
-  /** Sample rate of waveforms given as arrays (.npy / .json); default 16000. */
+  /** Sample rate of waveforms given as arrays (.npy / .json), and the rate WAV files are resampled to; default 16000. */
   sampleRate?: number;
+  /** Video clips: frames sampled uniformly per clip (default: all frames of an array clip, 8 for frame folders). */
+  frames?: number;
   /** Time-series rows of a CSV: values per time step (default 1). */
   channels?: number;
 }
@@ -115,11 +121,24 @@ function imageSpec(name: 'image' | 'infrared' | 'xray', summary: string): Modali
   };
 }
 
-function videoFromArray(a: NdArray, where: string): RawVideo {
-  rowOf(a, where, 'a clip array [C, T, H, W] or [T, H, W]', [3, 4]);
-  const [c, t, h, w] = a.shape.length === 3 ? [1, ...a.shape] as number[] : a.shape;
-  const data = a.integer ? a.data.map((v) => v / 255) : a.data;
-  return { data, frames: t!, height: h!, width: w!, channels: c! };
+function videoFromArray(a: NdArray, where: string, opts: ReadOptions = {}): RawVideo {
+  rowOf(a, where, 'a clip array [T, H, W, C], [C, T, H, W] or [T, H, W]', [3, 4]);
+  const s = a.shape;
+  // [T, H, W, C] (channel-last, as NumPy video readers give) is told from [C, T, H, W] by which end holds 1-4 channels.
+  const channelLast = s.length === 4 && s[3]! <= 4 && s[0]! > 4;
+  const [c, t, h, w] = s.length === 3 ? [1, ...s] as number[] : channelLast ? [s[3]!, s[0]!, s[1]!, s[2]!] : s;
+  const scale = a.integer ? 1 / 255 : 1;
+  const idx = opts.frames !== undefined ? uniformFrameIndices(t!, opts.frames) : Array.from({ length: t! }, (_, i) => i);
+  const hw = h! * w!, T = idx.length;
+  const data = new Float32Array(c! * T * hw);
+  for (let ci = 0; ci < c!; ci++) {
+    for (let ti = 0; ti < T; ti++) {
+      const src = idx[ti]!, dst = (ci * T + ti) * hw;
+      if (channelLast) for (let k = 0; k < hw; k++) data[dst + k] = a.data[(src * hw + k) * c! + ci]! * scale;
+      else for (let k = 0; k < hw; k++) data[dst + k] = a.data[(ci * t! + src) * hw + k]! * scale;
+    }
+  }
+  return { data, frames: T, height: h!, width: w!, channels: c! };
 }
 
 // ---- signals ----
@@ -193,9 +212,9 @@ export const MODALITY_SPECS: Record<Modality, ModalitySpec> = {
   xray: imageSpec('xray', 'X-ray images (grey replicated to the RGB kernel)'),
   video: {
     name: 'video', summary: 'video clips: Conv3d tubelets 2x16x16 + fixed sinusoid positions', tasks: ALL_TASKS, extensions: ['npy', 'json'], csvRows: false,
-    async readSample(path) { return videoFromArray(await readArrayFile(path), path); },
-    fromJson: (v, where) => videoFromArray(arrayFromJson(v, where), where),
-    fromArray: (a, where) => videoFromArray(a, where),
+    async readSample(path, opts) { return videoFromArray(await readArrayFile(path), path, opts); },
+    fromJson: (v, where, opts) => videoFromArray(arrayFromJson(v, where), where, opts),
+    fromArray: (a, where, opts) => videoFromArray(a, where, opts),
     shapeOf: (r) => { const v = r as RawVideo; return `${v.channels}x${v.frames}x${v.height}x${v.width} (CxTxHxW)`; },
     tokenizerConfig(train, ctx) {
       const f = train[0] as RawVideo;
@@ -228,7 +247,10 @@ export const MODALITY_SPECS: Record<Modality, ModalitySpec> = {
   audio: {
     name: 'audio', summary: 'audio clips: Kaldi log-Mel filterbank -> overlapping 16x16 patches (stride 10) + positions', tasks: ALL_TASKS, extensions: ['wav', 'npy', 'json'], csvRows: false,
     async readSample(path, opts) {
-      if (extOf(path) === 'wav') { const w = await readWavFile(path); return { samples: w.samples, sampleRate: w.sampleRate }; }
+      if (extOf(path) === 'wav') {
+        const w = await readWavFile(path), rate = opts.sampleRate ?? 16000;
+        return { samples: w.sampleRate === rate ? w.samples : resample(w.samples, w.sampleRate, rate), sampleRate: rate };
+      }
       return audioFromArray(await readArrayFile(path), path, opts);
     },
     fromJson: (v, where, opts) => audioFromArray(arrayFromJson(v, where), where, opts),
