@@ -193,7 +193,7 @@ function prepareBatch(spec: ModalitySpec, tokenizer: AnyTokenizer, inputs: reado
 }
 
 const PREPROCESSING: Record<string, string> = {
-  image: 'Read each image as [C, H, W] floats (8-bit pixels / 255), then (v * scale - mean[c]) / std[c] with the tokenizer config\'s normalisation; all images must have the exported H x W.',
+  image: 'Read each image as [C, H, W] floats (8-bit pixels / 255), then (v * scale - mean[c]) / std[c] with the tokenizer config\'s normalisation (default scale 1, mean 0, std 1); all images must have the exported H x W.',
   video: 'Read each clip as [C, T, H, W] floats (8-bit / 255) and normalise per channel as the tokenizer config says.',
   hyperspectral: 'Spectra (or p x p x bands cubes) as they were read for training; each band token gathers its neighbourhood (see the spectra input).',
   audio: 'Mono waveform at the run\'s sample rate -> Kaldi log-Mel filterbank (25 ms windows, 10 ms shift, numMelBins bins) of the mean-removed signal, padded/cropped to targetLength frames, normalised (v - normMean) / (2 normStd).',
@@ -248,7 +248,7 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
     outputs.logits = head;
     outputs.probabilities = head.softmax(-1);
     outDocs.logits = `float32 [B, ${t.classes.length}]: class scores in the order of labels`;
-    outDocs.probabilities = 'float32: softmax of the logits';
+    outDocs.probabilities = `float32 [B, ${t.classes.length}]: softmax of the logits`;
   } else if (t.kind === 'regression') {
     outputs.prediction = head.mul(t.std).add(t.mean);
     outDocs.prediction = `float32: the predicted ${t.name} in its own units (model output * ${t.std} + ${t.mean})`;
