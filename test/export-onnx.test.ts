@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -280,4 +280,50 @@ test('export errors: missing run folder, no weights, --weights best without best
   for (const s of ['--weights best|last', '--external-data', '--batch-size N', '--example FILE', 'Examples:\n  omniformer export ']) assert.ok(h.stdout.includes(s), s);
   const top = await cli(['--help']);
   assert.match(top.stdout, /^  export /m);
+});
+
+test('more modalities (fresh ORT session vs predictRun): audio (fbank), graph (int64 + bool inputs), tabular regression (prediction in target units)', async () => {
+  const g = new Generator(34);
+  // audio: 2 keywords x 5 clips of the bundled demo data
+  for (const c of ['yes', 'no']) {
+    mkdirSync(join(dir, 'audio', c), { recursive: true });
+    const src = join(root, 'data', 'demo', 'keywords', 'train', c);
+    for (const f of readdirSync(src).filter((f) => f.endsWith('.wav')).sort().slice(0, 5)) copyFileSync(join(src, f), join(dir, 'audio', c, f));
+  }
+  // graphs: rings vs stars with one node feature column
+  for (const c of ['ring', 'star']) {
+    mkdirSync(join(dir, 'graph', c), { recursive: true });
+    for (let k = 0; k < 8; k++) {
+      const n = 4 + (k % 3);
+      const edges = c === 'ring' ? Array.from({ length: n }, (_, i) => [i, (i + 1) % n]) : Array.from({ length: n - 1 }, (_, i) => [0, i + 1]);
+      writeFileSync(join(dir, 'graph', c, `${k}.json`), JSON.stringify({ numNodes: n, edges, nodeFeatures: Array.from({ length: n }, () => [Math.floor(g.next() * 3)]) }));
+    }
+  }
+  const reg = ['a,b,y'];
+  for (let i = 0; i < 50; i++) { const a = g.next(), b = g.next() < 0.5 ? 'u' : 'v'; reg.push(`${a.toFixed(3)},${b},${(3 * a + (b === 'u' ? 1 : 0) + 100).toFixed(3)}`); }
+  writeFileSync(join(dir, 'reg.csv'), reg.join('\n') + '\n');
+  writeFileSync(join(dir, 'reg_in.csv'), reg.slice(0, 6).join('\n') + '\n');
+  const firstWav = (c: string): string => join(dir, 'audio', c, readdirSync(join(dir, 'audio', c)).sort()[0]!);
+
+  const cases: [string, Record<string, unknown>, string[], string[]][] = [
+    ['audio', { modality: 'audio', data: join(dir, 'audio') }, [firstWav('yes'), firstWav('no'), firstWav('yes')], ['fbank float32 [2, 224, 128]']],
+    ['graph', { modality: 'graph', data: join(dir, 'graph') }, ['ring/0.json', 'star/1.json', 'star/5.json'].map((f) => join(dir, 'graph', f)),
+      ['nodeFeatures int64 [2, 12, 1]', 'eigvec float32 [2, 6, 16]', 'index int64 [2, 12, 2]', 'tokenType int64 [2, 12]', 'paddingMask bool [2, 14]']],
+    ['reg', { modality: 'tabular', task: 'regression', data: join(dir, 'reg.csv'), target: 'y' }, [join(dir, 'reg_in.csv')], ['categorical int64 [2, 1]', 'numeric float32 [2, 1]', 'numericMissing float32 [2, 1]']],
+  ];
+  for (const [name, o, inputs, sig] of cases) {
+    const run = join(dir, `run-${name}`), onnx = join(dir, `${name}.onnx`);
+    await trainRun({ ...(o as { modality: string; data: string }), epochs: 1, out: run, progress: { mode: 'silent' } });
+    const r = await exportRunOnnx(run, onnx, { batchSize: 2 });
+    assert.deepEqual(r.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`), sig, name);
+    const got = await runFile(onnx, await prepareRunInputs(run, inputs, { onnx }));
+    const pred = await predictRun({ run, inputs });
+    const want = pred.flatMap((p) => (p.probabilities ? Object.values(p.probabilities) : [p.value!]));
+    const out = got[name === 'reg' ? 'prediction' : 'probabilities']!;
+    const err = maxAbs(out, want);
+    console.log(`${name}: max |ORT - predict| ${err.toExponential(2)} over ${want.length} values`);
+    // regression values are ~100: float32 resolution there is ~8e-6
+    assert.ok(err < (name === 'reg' ? 5e-5 : 1e-5), `${name}: ${err}`);
+    if (name === 'reg') assert.ok(want.every((v) => v > 90 && v < 110) && out.every((v) => v > 90 && v < 110), 'predictions in the target units');
+  }
 });
