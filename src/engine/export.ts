@@ -94,7 +94,8 @@ export function exportOnnxModel(opts: ExportOptions): ExportResult {
   const dataTmp = tempPath(dataPath);
   const fd = openSync(dataTmp, 'w', 0o644);
   let offset = 0, inlineBytes = 0, externalBytes = 0, open = true, moved = false;
-  const write = (b: Uint8Array): void => { let o = 0; while (o < b.byteLength) o += writeSync(fd, b, o, b.byteLength - o); };
+  // one write call takes at most 2^31 - 1 bytes: write large tensors in 1 GiB pieces
+  const write = (b: Uint8Array): void => { let o = 0; while (o < b.byteLength) o += writeSync(fd, b, o, Math.min(b.byteLength - o, 1 << 30)); };
   try {
     const store = (t: TensorInit): ExternalRef | null => {
       if (t.raw.byteLength < minBytes) { inlineBytes += t.raw.byteLength; return null; }
