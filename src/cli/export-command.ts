@@ -7,7 +7,7 @@ function mb(bytes: number): string { return bytes >= 1 << 20 ? `${(bytes / (1 <<
 export const EXPORT_COMMAND: Command = {
   name: 'export',
   summary: 'Export a trained run (tokenizer, encoder, head) as one standalone ONNX file that plain onnxruntime runs, with a JSON sidecar.',
-  usage: 'omniformer export --run DIR --onnx OUT.onnx [--weights best|last] [--batch-size N] [--external-data] [--example FILE]',
+  usage: 'omniformer export --run DIR --onnx OUT.onnx [--weights best|last] [--batch-size N] [--external-data] [--example FILE] [--verify] [--json]',
   options: {
     run: { type: 'string', description: 'run folder written by omniformer train', valueName: 'DIR' },
     onnx: { type: 'string', description: 'the .onnx file to write (its sidecar goes to OUT.onnx.json, external data to OUT.onnx.data)', valueName: 'OUT.onnx' },
