@@ -66,16 +66,28 @@ export type OnnxTypeName = keyof typeof OnnxDataType;
 
 export type AttrValue = number | bigint | string | number[] | string[] | boolean | { floats: number[] } | { float: number } | { tensor: TensorInit };
 export interface TensorInit { name?: string; dims: readonly number[]; dtype: OnnxTypeName; raw: Uint8Array }
+/** Where an initializer's bytes live when they are stored outside the model file (ONNX external data). */
+export interface ExternalRef { location: string; offset: number; length: number }
+export interface EncodeOptions {
+  /** Called per graph initializer: return where its bytes were stored to leave them out of the model, or null to inline them. */
+  external?: (t: TensorInit) => ExternalRef | null;
+}
 export interface NodeInit { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, AttrValue | undefined>; domain?: string; name?: string }
 export interface ValueInit { name: string; dtype: OnnxTypeName; dims: readonly number[] }
 export interface GraphInit { name: string; nodes: NodeInit[]; inputs: ValueInit[]; outputs: ValueInit[]; initializers: TensorInit[] }
 export interface ModelInit { graph: GraphInit; opsets: Record<string, number>; irVersion?: number; producer?: string }
 
-function writeTensor(w: ProtoWriter, t: TensorInit): void {
+function writeTensor(w: ProtoWriter, t: TensorInit, ext: ExternalRef | null = null): void {
   for (const d of t.dims) w.int(1, d);
   w.int(2, OnnxDataType[t.dtype]);
   if (t.name !== undefined) w.string(8, t.name);
-  w.bytes(9, t.raw);
+  if (!ext) { w.bytes(9, t.raw); return; }
+  // TensorProto.external_data (13): StringStringEntryProto {key = 1, value = 2}; data_location (14) = EXTERNAL
+  const entry = (key: string, value: string): void => w.message(13, (e) => { e.string(1, key); e.string(2, value); });
+  entry('location', ext.location);
+  entry('offset', String(ext.offset));
+  entry('length', String(ext.length));
+  w.int(14, 1);
 }
 
 const enum AttrType { FLOAT = 1, INT = 2, STRING = 3, TENSOR = 4, FLOATS = 6, INTS = 7, STRINGS = 8 }
@@ -103,9 +115,13 @@ function writeValueInfo(w: ProtoWriter, v: ValueInit): void {
   }));
 }
 
-/** Serialize a ModelProto. Large initializers are copied once into the output buffer. */
-export function encodeModel(m: ModelInit): Uint8Array {
-  const initBytes = m.graph.initializers.reduce((s, t) => s + t.raw.length + 64, 0);
+/**
+ * Serialize a ModelProto. Large initializers are copied once into the output buffer, unless `opts.external`
+ * stores them elsewhere (then only their external-data entries are written).
+ */
+export function encodeModel(m: ModelInit, opts: EncodeOptions = {}): Uint8Array {
+  const refs = m.graph.initializers.map((t) => opts.external?.(t) ?? null);
+  const initBytes = m.graph.initializers.reduce((s, t, i) => s + (refs[i] ? 0 : t.raw.length) + 64, 0);
   const w = new ProtoWriter(1 << 16);
   w.int(1, m.irVersion ?? 9);
   w.string(2, m.producer ?? 'omniformer');
@@ -120,7 +136,7 @@ export function encodeModel(m: ModelInit): Uint8Array {
     if (n.domain) nw.string(7, n.domain);
   });
   graph.string(2, g.name);
-  for (const t of g.initializers) graph.message(5, (tw) => writeTensor(tw, t));
+  g.initializers.forEach((t, i) => graph.message(5, (tw) => writeTensor(tw, t, refs[i])));
   for (const v of g.inputs) graph.message(11, (vw) => writeValueInfo(vw, v));
   for (const v of g.outputs) graph.message(12, (vw) => writeValueInfo(vw, v));
   w.bytes(7, graph.finish());

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { asBytes, onnxType, type AnyTypedArray } from './dtype.js';
-import { encodeModel, type AttrValue, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
+import { encodeModel, type AttrValue, type EncodeOptions, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
 import { opTable } from './ops/index.js';
 import type { Emitter } from './ops/types.js';
 import { Variable, type OpNode, type Tensor } from './tensor.js';
@@ -203,7 +203,7 @@ class GraphEmitter implements Emitter {
 }
 
 /** Serialize a plan as an ONNX model; `names` overrides the tensor names of graph inputs and outputs. */
-export function emitModel(p: Plan, names: Map<Tensor, string> = new Map()): { bytes: Uint8Array; feedNames: string[]; outputNames: string[] } {
+export function emitModel(p: Plan, names: Map<Tensor, string> = new Map(), encode: EncodeOptions = {}): { bytes: Uint8Array; feedNames: string[]; outputNames: string[] } {
   const e = new GraphEmitter();
   const name = (t: Tensor): string => names.get(t) ?? `t${p.local.get(t)}`;
   const inputs: ValueInit[] = p.feeds.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
@@ -213,7 +213,7 @@ export function emitModel(p: Plan, names: Map<Tensor, string> = new Map()): { by
     def.emit(e, node.inputs.map(name), node.outputs.map(name), node.attrs, node.inputs);
   }
   const outputs: ValueInit[] = p.outputs.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
-  const bytes = encodeModel({ graph: { name: 'omniformer', nodes: e.nodes, inputs, outputs, initializers: e.inits }, opsets: { '': OPSET, 'com.microsoft': 1 } });
+  const bytes = encodeModel({ graph: { name: 'omniformer', nodes: e.nodes, inputs, outputs, initializers: e.inits }, opsets: { '': OPSET, 'com.microsoft': 1 } }, encode);
   return { bytes, feedNames: inputs.map((v) => v.name), outputNames: outputs.map((v) => v.name) };
 }
 

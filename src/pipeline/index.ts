@@ -9,3 +9,4 @@ export {
   trainRun, evalRun, predictRun, embedRun, encodeRun, loadRun, sortLabels, CONFIG_FILE, REPORT_FILE,
   type TrainRunOptions, type TrainRunResult, type RunReport, type EvalRunResult, type RunPrediction, type EmbedRunOptions,
 } from './run.js';
+export { exportRunOnnx, prepareRunInputs, type ExportRunOptions, type ExportRunResult, type ExportSidecar, type PreparedBatch, type PreparedTensor, type PrepareRunInputsOptions, type TensorSpec } from './export.js';

@@ -165,7 +165,7 @@ function validateSamples(model: OmniModel, spec: ModalitySpec, samples: readonly
   }
 }
 
-function readConfig(dir: string): RunConfig {
+export function readConfig(dir: string): RunConfig {
   const p = join(dir, CONFIG_FILE);
   if (!existsSync(p)) throw new DataError(`--run: '${dir}' is not a run folder (no ${CONFIG_FILE}; create one with omniformer train --out ${dir})`);
   let cfg: RunConfig;
@@ -399,7 +399,7 @@ export interface RunPrediction {
 }
 
 /** Read --input files as samples of a run (CSV rows, a series, or one sample per file). */
-async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly string[], bad: BadSamples = new BadSamples(false)): Promise<RawSample[]> {
+export async function readInputs(config: RunConfig, spec: ModalitySpec, files: readonly string[], bad: BadSamples = new BadSamples(false)): Promise<RawSample[]> {
   const out: RawSample[] = [];
   for (const f of files) {
     if (!existsSync(f)) throw new DataError(`--input: '${f}' does not exist`);
