@@ -430,6 +430,11 @@ function* readAny(file: string, size: number, opts: TorchCheckpointOptions): Pla
       throw new TorchCheckpointError(file, 'the pre-1.0 tar checkpoint format is not supported; re-save it with a current torch (torch.save(torch.load(f), g))');
     }
     if (head[0] === 0x80) return yield* readLegacy(file, size, opts);
+    // a zip archive after other bytes (offsets stay absolute, as in self-extracting archives)
+    if (size >= 22) {
+      const end = yield { pos: size - 22, len: 22 };
+      if (end[0] === 0x50 && end[1] === 0x4b && end[2] === 0x05 && end[3] === 0x06) return yield* readZip(file, size, opts);
+    }
   } catch (e) {
     if (e instanceof ZipError) throw new TorchCheckpointError(file, e.message, { cause: e });
     if (e instanceof PickleError) throw new TorchCheckpointError(file, e.message, { cause: e });
