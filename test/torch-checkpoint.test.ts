@@ -13,6 +13,7 @@ import { Generator } from '../src/engine/functional/random.js';
 import { torchArchiveEntries } from '../src/io/torch-save.js';
 import { writeZipSync } from '../src/io/zip.js';
 import { readEncoderFile } from '../src/pipeline/model.js';
+import { MetaTransformerEncoder, loadEncoderWeights } from '../src/encoders/meta-transformer.js';
 
 const dir = new URL('../../test/fixtures/pth/', import.meta.url).pathname;
 interface Expected {
@@ -247,6 +248,12 @@ test('the pipeline reads a .pth encoder file and infers its configuration', asyn
     assert.equal(r.config.depth, 2);
     assert.equal(r.config.numHeads, 1);
     assert.deepEqual([...r.tensors.get('1.mlp.fc2.bias')!.data as Float32Array], [...sd[23]![1].data]);
+    // and loadEncoderWeights takes the .pth path directly
+    const enc = new MetaTransformerEncoder(r.config, { generator: new Generator(9) });
+    const res = await loadEncoderWeights(enc, p);
+    assert.equal(res.loaded, 24);
+    assert.deepEqual([...enc.stateDict().get('0.attn.qkv.weight')!.value as Float32Array], [...sd[2]![1].data]);
+    enc.dispose();
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
