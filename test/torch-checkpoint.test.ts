@@ -11,7 +11,7 @@ import {
 } from '../src/index.js';
 import { Generator } from '../src/engine/functional/random.js';
 import { torchArchiveEntries } from '../src/io/torch-save.js';
-import { writeZipSync } from '../src/io/zip.js';
+import { parseCentralDirectory, writeZipSync } from '../src/io/zip.js';
 import { readEncoderFile } from '../src/pipeline/model.js';
 import { MetaTransformerEncoder, loadEncoderWeights } from '../src/encoders/meta-transformer.js';
 
@@ -225,6 +225,40 @@ test('ZIP64 and positional reads past 4 GiB: an archive placed 5 GiB into a spar
       assert.deepEqual([...info.tensors.get('w')!.data as Float32Array], [...w]);
       assert.deepEqual([...info.tensors.get('steps')!.data as BigInt64Array], [1n, -2n, 3n]);
     }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('ZIP64 central records (sizes and offsets past 4 GiB), big-endian archives refused, read progress', () => {
+  // a central record whose size, compressed size and header offset are all 0xFFFFFFFF, resolved by the ZIP64 extra
+  const name = Buffer.from('archive/data/0');
+  const rec = Buffer.alloc(46 + name.length + 4 + 24);
+  rec.writeUInt32LE(0x02014b50, 0);
+  rec.writeUInt32LE(0xffffffff, 20); rec.writeUInt32LE(0xffffffff, 24); rec.writeUInt32LE(0xffffffff, 42);
+  rec.writeUInt16LE(name.length, 28); rec.writeUInt16LE(28, 30);
+  name.copy(rec, 46);
+  rec.writeUInt16LE(1, 46 + name.length); rec.writeUInt16LE(24, 48 + name.length);
+  rec.writeBigUInt64LE(5n * 2n ** 32n + 7n, 50 + name.length);
+  rec.writeBigUInt64LE(5n * 2n ** 32n + 7n, 58 + name.length);
+  rec.writeBigUInt64LE(6n * 2n ** 32n, 66 + name.length);
+  const [e] = parseCentralDirectory(rec, 1);
+  assert.deepEqual(e, { name: 'archive/data/0', method: 0, compressedSize: 5 * 2 ** 32 + 7, size: 5 * 2 ** 32 + 7, crc32: 0, localHeaderOffset: 6 * 2 ** 32 });
+  assert.throws(() => parseCentralDirectory(rec, 2), /holds 1 records, the end record says 2/);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-be-'));
+  try {
+    const entries = torchArchiveEntries([['w', { shape: [2], data: Float32Array.of(1, 2) }]]);
+    entries.find((x) => x.name.endsWith('byteorder'))!.chunks = [Buffer.from('big')];
+    const p = join(tmp, 'big.pth');
+    writeZipSync(p, entries);
+    assert.throws(() => readTorchCheckpointSync(p), /byte order 'big' is not supported/);
+    // progress: called per storage, ending at the total
+    const q = join(tmp, 'progress.pth');
+    writeTorchCheckpointSync(q, [['a', { shape: [100], data: new Float32Array(100) }], ['b', { shape: [10], data: new BigInt64Array(10) }]]);
+    const calls: [number, number][] = [];
+    readTorchCheckpointSync(q, { onProgress: (d, t) => calls.push([d, t]) });
+    assert.deepEqual(calls, [[400, 480], [480, 480]]);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
