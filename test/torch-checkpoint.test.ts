@@ -73,11 +73,11 @@ test('wrapper dicts are unwrapped and a DataParallel module. prefix stripped; ke
     assertMatchesTorch(info.tensors, file);
     assert.deepEqual(info.unwrapped, ['state_dict']);
     assert.equal(info.strippedPrefix, 'module.');
-    assert.deepEqual(info.topLevelKeys, ['epoch', 'state_dict', 'optimizer']);
+    assert.deepEqual(info.topLevelKeys, ['epoch', 'state_dict', 'optimizer', 'args']);
     const kept = await readTorchCheckpoint(p, { stripPrefix: false });
     assert.ok([...kept.keys()].every((k) => k.startsWith('module.')));
     assert.throws(() => readTorchCheckpointSync(p, { key: 'optimizer' }), /no tensors found under 'optimizer'/);
-    assert.throws(() => readTorchCheckpointSync(p, { key: 'nope' }), /key 'nope' is not in the file; top-level keys: epoch, state_dict, optimizer/);
+    assert.throws(() => readTorchCheckpointSync(p, { key: 'nope' }), /key 'nope' is not in the file; top-level keys: epoch, state_dict, optimizer, args/);
   }
 });
 

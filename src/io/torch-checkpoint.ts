@@ -338,6 +338,9 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name)) ?? entries.find((e) => e.name.endsWith('data.pkl'));
   if (!pkl) throw new TorchCheckpointError(file, `zip archive without a data.pkl entry (entries: ${entries.slice(0, 8).map((e) => e.name).join(', ')}): not a torch.save file`);
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
+  if (byName.has(`${prefix}constants.pkl`) || entries.some((e) => e.name.startsWith(`${prefix}code/`))) {
+    throw new TorchCheckpointError(file, 'is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save its state_dict() with torch.save instead');
+  }
   function* entryBytes(e: ZipEntry, what: string): Plan<{ pos: number; bytes: Uint8Array | null }> {
     if (e.localHeaderOffset + 30 > size) throw new TorchCheckpointError(file, `${what} '${e.name}': local header offset ${e.localHeaderOffset} lies beyond the end of the file (${size} bytes)`);
     const pos = localDataOffset(yield { pos: e.localHeaderOffset, len: 30 }, e);
