@@ -97,6 +97,14 @@ test('convert refuses malicious and broken files with a clear error and writes n
     assert.equal(exists.code, 1);
     assert.match(exists.stderr, /exists; pass --force/);
     assert.equal((await cli([join(fixtures, 'zip.pth'), out, '--force'])).code, 0);
+    // a custom class next to the weights: refused, or read with --inert-globals and a warning naming it
+    const ck = await cli([join(fixtures, 'custom_class.ckpt'), out, '--force']);
+    assert.equal(ck.code, 1);
+    assert.match(ck.stderr, /refusing to load global '__main__\.HParams'/);
+    const inert = await cli([join(fixtures, 'custom_class.ckpt'), out, '--force', '--inert-globals']);
+    assert.equal(inert.code, 0, inert.stderr);
+    assert.match(inert.stderr, /warning: .* kept as inert stubs \(not imported, not run\): __main__\.HParams/);
+    assert.deepEqual([...(await readSafetensors(out)).tensors.keys()], ['w']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -97,6 +97,25 @@ test('malicious and broken files are refused with a clear error, and nothing run
   assert.ok(!existsSync(PWNED), `${PWNED} must never be created`);
 });
 
+test("unknownGlobals: 'inert' reads tensors next to custom classes without importing or calling anything", async () => {
+  const ckpt = join(dir, 'custom_class.ckpt');
+  assert.throws(() => readTorchCheckpointSync(ckpt), /refusing to load global '__main__\.HParams'/, 'refused by default');
+  const info = await readTorchCheckpointInfo(ckpt, { unknownGlobals: 'inert' });
+  assert.deepEqual(info.inertGlobals, ['__main__.HParams']);
+  assert.deepEqual(info.unwrapped, ['state_dict']);
+  assert.deepEqual(info.tensors.get('w')!.shape, [2, 3]);
+  assert.deepEqual([...info.tensors.get('w')!.data as Float32Array], [0, 1, 2, 3, 4, 5]);
+  // the same mode on the malicious files: still nothing runs; stubs in the state dict are skipped
+  if (existsSync(PWNED)) unlinkSync(PWNED);
+  const nested = readTorchCheckpointInfoSync(join(dir, 'evil_nested.pth'), { unknownGlobals: 'inert' });
+  assert.deepEqual(nested.inertGlobals, ['subprocess.call']);
+  assert.deepEqual([...nested.tensors.keys()], ['a']);
+  assert.deepEqual(nested.skipped, ['extra']);
+  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_os_system.pth'), { unknownGlobals: 'inert' }), /top-level object is not a dict \(got <os\.system object>\)/);
+  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_posix_reduce.pth'), { unknownGlobals: 'inert' }), /storage keys: pickle truncated/, 'parses as a stub, then the file ends');
+  assert.ok(!existsSync(PWNED));
+});
+
 test('pickle VM: allowlist, protocol 0 INST, malformed streams and a mutation fuzz that never hangs', () => {
   const b = (s: string): Uint8Array => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
   // protocol 0 INST of os.system, GLOBAL of builtins.exec / getattr / posix.system via STACK_GLOBAL

@@ -11,7 +11,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { AnyTypedArray } from '../engine/dtype.js';
-import { PickleError, PickleTruncatedError, PyGlobal, unpickle, type GlobalHandler } from './pickle.js';
+import { PickleError, PickleTruncatedError, PyGlobal, PyObject, unpickle, type GlobalHandler } from './pickle.js';
 import { f16ToF32, bf16ToF32, type SafetensorsDtype, type StoredTensor } from './safetensors.js';
 import { ZIP_TAIL_BYTES, ZipError, inflateEntry, localDataOffset, parseCentralDirectory, parseZip64End, parseZipTail, type ZipEntry } from './zip.js';
 
@@ -58,6 +58,12 @@ export interface TorchCheckpointOptions {
   stripPrefix?: boolean;
   /** Called after each storage is read: bytes read so far and the total to read. */
   onProgress?: (read: number, total: number) => void;
+  /**
+   * 'refuse' (default): any global off the allowlist fails the whole file. 'inert': such globals become inert
+   * stubs (never imported or called) and are listed in `inertGlobals`; useful for checkpoints whose tensors sit
+   * next to custom classes (a Lightning .ckpt's hyper-parameters). Stubs inside the state dict are skipped.
+   */
+  unknownGlobals?: 'refuse' | 'inert';
 }
 
 export interface TorchCheckpointInfo {
@@ -78,6 +84,8 @@ export interface TorchCheckpointInfo {
   parameters: number;
   /** Sum of the stored bytes of the selected tensors. */
   bytes: number;
+  /** Globals off the allowlist that were turned into inert stubs (only with unknownGlobals: 'inert'). */
+  inertGlobals: string[];
 }
 
 const WRAPPER_KEYS = ['state_dict', 'model', 'module', 'model_state_dict', 'model_state', 'network', 'net', 'params', 'weights', 'state_dict_ema', 'model_ema', 'ema'];
@@ -149,9 +157,9 @@ function storageLoader(legacy: boolean): { load: (pid: unknown) => StorageRef; s
   return { load, storages };
 }
 
-function unpickleCheckpoint(bytes: Uint8Array, legacy: boolean, source: string, offset = 0): { value: unknown; end: number; storages: Map<string, StorageRef> } {
+function unpickleCheckpoint(bytes: Uint8Array, legacy: boolean, source: string, opts: TorchCheckpointOptions, offset = 0): { value: unknown; end: number; inert: string[]; storages: Map<string, StorageRef> } {
   const { load, storages } = storageLoader(legacy);
-  const r = unpickle(bytes, { persistentLoad: load, globals: TENSOR_GLOBALS, source, offset });
+  const r = unpickle(bytes, { persistentLoad: load, globals: TENSOR_GLOBALS, source, offset, unknownGlobals: opts.unknownGlobals ?? 'refuse' });
   return { ...r, storages };
 }
 
@@ -162,7 +170,7 @@ const hasTensors = (m: Map<unknown, unknown>): boolean => { for (const v of m.va
 
 function selectStateDict(root: unknown, file: string, opts: TorchCheckpointOptions): { dict: Map<unknown, unknown>; unwrapped: string[]; topLevelKeys: string[] } {
   if (root instanceof TensorRef) throw new TorchCheckpointError(file, 'holds a single tensor, not a state dict');
-  if (!(root instanceof Map)) throw new TorchCheckpointError(file, `top-level object is not a dict (got ${Array.isArray(root) ? 'a list/tuple' : typeof root})`);
+  if (!(root instanceof Map)) throw new TorchCheckpointError(file, `top-level object is not a dict (got ${root instanceof PyObject ? String(root) : Array.isArray(root) ? 'a list/tuple' : typeof root})`);
   const topLevelKeys = [...root.keys()].map(keyName);
   const unwrapped: string[] = [];
   let cur: Map<unknown, unknown> = root;
@@ -302,7 +310,7 @@ function* materialise(file: string, fileSize: number, entries: [string, TensorRe
   return new Map(entries.map(([k]) => [k, out.get(k)!]));
 }
 
-function finish(file: string, root: unknown, opts: TorchCheckpointOptions): { entries: [string, TensorRef][]; info: Omit<TorchCheckpointInfo, 'tensors' | 'format' | 'bytes'> } {
+function finish(file: string, root: unknown, opts: TorchCheckpointOptions): { entries: [string, TensorRef][]; info: Omit<TorchCheckpointInfo, 'tensors' | 'format' | 'bytes' | 'inertGlobals'> } {
   const { dict, unwrapped, topLevelKeys } = selectStateDict(root, file, opts);
   const entries: [string, TensorRef][] = [];
   const skipped: string[] = [];
@@ -356,9 +364,9 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
   if (pkl.size > MAX_PICKLE_BYTES) throw new TorchCheckpointError(file, `'${pkl.name}' declares ${pkl.size} bytes, more than the ${MAX_PICKLE_BYTES}-byte limit for a checkpoint's pickle`);
   const { pos: pklPos } = yield* entryBytes(pkl, 'entry');
   const pklBytes = inflateEntry(pkl, yield { pos: pklPos, len: pkl.compressedSize });
-  let root: unknown;
+  let root: unknown, inertGlobals: string[];
   try {
-    ({ value: root } = unpickleCheckpoint(pklBytes, false, pkl.name));
+    ({ value: root, inert: inertGlobals } = unpickleCheckpoint(pklBytes, false, pkl.name, opts));
   } catch (e) {
     if (e instanceof PickleError) throw new TorchCheckpointError(file, e.message, { cause: e });
     throw e;
@@ -372,7 +380,7 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
     return { pos, bytes: e.size, entry: e, name };
   }
   const data = yield* materialise(file, size, tensors, locate, opts);
-  return { format: 'zip', tensors: data, ...info, bytes: tensorBytes(tensors) };
+  return { format: 'zip', tensors: data, ...info, bytes: tensorBytes(tensors), inertGlobals };
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -392,7 +400,7 @@ function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): 
       if (proto.value !== 1001) throw new TorchCheckpointError(file, `legacy protocol version ${String(proto.value)} is not supported (expected 1001)`);
       const sys = unpickle(head, { offset: proto.end, source: 'system info' });
       if (sys.value instanceof Map && sys.value.get('little_endian') === false) throw new TorchCheckpointError(file, 'big-endian checkpoints are not supported');
-      const main = unpickleCheckpoint(head, true, 'object pickle', sys.end);
+      const main = unpickleCheckpoint(head, true, 'object pickle', opts, sys.end);
       const keysPickle = unpickle(head, { offset: main.end, source: 'storage keys' });
       const keys = keysPickle.value;
       if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' || int(k))) throw new TorchCheckpointError(file, 'the storage-key list is not a list of strings');
@@ -418,7 +426,7 @@ function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): 
         return loc;
       }
       const data = yield* materialise(file, size, tensors, locate, opts);
-      return { format: 'legacy', tensors: data, ...info, bytes: tensorBytes(tensors) };
+      return { format: 'legacy', tensors: data, ...info, bytes: tensorBytes(tensors), inertGlobals: main.inert };
     } catch (e) {
       if (e instanceof PickleTruncatedError && have < size) {
         // the pickles only describe tensors: a legitimate one is far below this, a hostile length field is not
