@@ -163,6 +163,32 @@ test('pickle VM: allowlist, protocol 0 INST, malformed streams and a mutation fu
   assert.ok(performance.now() - t0 < 20000, 'the fuzz finishes quickly');
 });
 
+test('file fuzz: corrupted and cut checkpoints fail with TorchCheckpointError only', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-fuzz-'));
+  try {
+    const g = new Generator(2);
+    const r = g.intData(4 * 4 * 400 * 6, 0, 1 << 30);
+    let n = 0, failed = 0;
+    const next = (): number => Number(r[n++]!);
+    const p = join(tmp, 'f.pth');
+    for (const file of ['zip.pth', 'legacy.pth', 'wrapped.pth', 'wrapped_legacy.pth']) {
+      const orig = readFileSync(join(dir, file));
+      for (let i = 0; i < 250; i++) {
+        const m = Buffer.from(orig);
+        for (let j = 0; j < 3; j++) m[next() % m.length] = next() & 255;
+        writeFileSync(p, i % 4 === 0 ? m.subarray(0, next() % m.length) : m);
+        try { readTorchCheckpointSync(p); } catch (e) {
+          assert.ok(e instanceof TorchCheckpointError, `${file} mutant ${i}: ${String(e)}`);
+          failed++;
+        }
+      }
+    }
+    assert.ok(failed > 250, `many mutants are refused (${failed} of 1000)`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('writeTorchCheckpoint round trip (sync and async), 64-byte aligned stored entries, loadStateDict from a .pth path', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-'));
   try {

@@ -148,6 +148,7 @@ function storageLoader(legacy: boolean): { load: (pid: unknown) => StorageRef; s
     } else if (root.dtype !== info[0]) throw new PickleError(`storage '${k}' is used as both ${root.dtype} and ${info[0]}`);
     if (legacy && view !== undefined && view !== null) {
       // old torch storage views: (view_key, offset, view_size) into the root storage
+      if (!Array.isArray(view) || view.length !== 3) throw new PickleError(`storage '${k}': bad view metadata ${String(view)}`);
       const [vk, off, vsize] = view as unknown[];
       if (!int(off) || !int(vsize) || off < 0 || vsize < 0 || off + vsize > numel) throw new PickleError(`storage view '${String(vk)}' [${String(off)}, +${String(vsize)}) exceeds its root storage '${k}' of ${numel} elements`);
       return new StorageRef(String(vk), info[0], vsize, String(location), off, k);
