@@ -10,6 +10,7 @@
 // state dict are read (an optimizer state next to it in a wrapper costs nothing).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
 import type { AnyTypedArray } from '../engine/dtype.js';
 import { PickleError, PickleTruncatedError, PyGlobal, PyObject, unpickle, type GlobalHandler } from './pickle.js';
 import { f16ToF32, bf16ToF32, type SafetensorsDtype, type StoredTensor } from './safetensors.js';
@@ -467,9 +468,11 @@ function* readAny(file: string, size: number, opts: TorchCheckpointOptions): Pla
 // ---- drivers ----
 
 const CHUNK = 1 << 30;
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
 /** A fresh, 8-byte aligned buffer (not from Node's shared pool) so float32 / int64 views need no copy. */
-function fresh(len: number): Uint8Array {
+function fresh(file: string, len: number): Uint8Array {
+  if (len > MAX_LENGTH) throw new TorchCheckpointError(file, `a single storage of ${len} bytes exceeds the ${MAX_LENGTH}-byte limit of one buffer`);
   const b = Buffer.allocUnsafeSlow(len);
   return new Uint8Array(b.buffer, b.byteOffset, len);
 }
@@ -483,7 +486,7 @@ function runSync<T>(file: string, plan: (size: number) => Plan<T>): T {
     let r = it.next();
     while (!r.done) {
       const { pos, len } = r.value;
-      const buf = fresh(len);
+      const buf = fresh(file, len);
       let off = 0;
       while (off < len) {
         const got = readSync(fd, buf, off, Math.min(len - off, CHUNK), pos + off);
@@ -507,7 +510,7 @@ async function runAsync<T>(file: string, plan: (size: number) => Plan<T>): Promi
     let r = it.next();
     while (!r.done) {
       const { pos, len } = r.value;
-      const buf = fresh(len);
+      const buf = fresh(file, len);
       let off = 0;
       while (off < len) {
         const { bytesRead } = await handle.read(buf, off, Math.min(len - off, CHUNK), pos + off);
