@@ -279,7 +279,7 @@ const encode: Command = {
   summary: 'Run the shared Meta-Transformer encoder alone on raw tokens [B, N, D] from a float32 .npy file.',
   usage: 'omniformer encode --checkpoint FILE --input TOKENS.npy --output OUT.npy [--size base|large|small|tiny]',
   options: {
-    checkpoint: { type: 'string', description: 'encoder weights (safetensors; keys 0.attn.qkv.weight ... with or without a blocks. prefix)', valueName: 'FILE' },
+    checkpoint: { type: 'string', description: 'encoder weights (safetensors, or a PyTorch .pth/.pt/.bin read without running it; keys 0.attn.qkv.weight ... with or without a blocks. prefix)', valueName: 'FILE' },
     input: { type: 'string', description: 'tokens [B, N, D] as a float .npy file', valueName: 'TOKENS.npy' },
     output: { type: 'string', description: 'where to write the encoded tokens (float32 [B, N, D])', valueName: 'OUT.npy' },
     size: { type: 'string', description: 'encoder size: base | large | small | tiny (default: inferred from the checkpoint)', valueName: 'SIZE' },

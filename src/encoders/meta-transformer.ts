@@ -22,6 +22,7 @@ import { defaultGenerator, type Generator } from '../engine/functional/random.js
 import { Tensor, Variable, constant } from '../engine/tensor.js';
 import { applyStateDict, StateDictError, type LoadStateDictResult } from '../io/state-dict.js';
 import { readSafetensors, type SafetensorsContents, type StoredTensor, type TensorSource } from '../io/safetensors.js';
+import { isTorchCheckpointPath, readTorchCheckpoint } from '../io/torch-checkpoint.js';
 import type { TokenSequence } from '../data2seq/types.js';
 import { ModuleList } from '../nn/container.js';
 import { initWeightsTimm, truncNormal_ } from '../nn/init.js';
@@ -181,7 +182,7 @@ export interface LoadEncoderWeightsResult extends LoadStateDictResult {
  */
 export async function loadEncoderWeights(encoder: MetaTransformerEncoder, source: EncoderWeightsSource, opts: LoadEncoderWeightsOptions = {}): Promise<LoadEncoderWeightsResult> {
   const name = typeof source === 'string' ? source : undefined;
-  const tensors = typeof source === 'string' ? (await readSafetensors(source)).tensors : source instanceof Map ? source : source.tensors;
+  const tensors = typeof source === 'string' ? (isTorchCheckpointPath(source) ? await readTorchCheckpoint(source) : (await readSafetensors(source)).tensors) : source instanceof Map ? source : source.tensors;
   return loadEncoderWeightsSync(encoder, tensors, opts, name);
 }
 

@@ -13,6 +13,7 @@ import { GraphRegressionHead } from '../heads/graph.js';
 import { LinearForecastHead } from '../heads/forecast.js';
 import { poolTokens, type PoolMode } from '../heads/pooling.js';
 import { readSafetensors, type StoredTensor } from '../io/safetensors.js';
+import { readTorchCheckpoint } from '../io/torch-checkpoint.js';
 import { Module } from '../nn/module.js';
 import type { Recipe, TaskKind } from '../train/recipes.js';
 import type { TaskBatchOutput, TrainerTask } from '../train/trainer.js';
@@ -36,14 +37,12 @@ const BLOCK_KEY = /^(?:blocks\.)?(\d+)\.attn\.qkv\.weight$/;
 
 /** Read an encoder weights file and infer its configuration (D, depth, MLP width; heads from a named size or D/64). */
 export async function readEncoderFile(path: string, sizeHint?: string): Promise<{ tensors: Map<string, StoredTensor>; config: MetaEncoderConfig; size: string | null }> {
-  const ext = extOf(path);
-  if (['pth', 'pt', 'bin', 'ckpt'].includes(ext)) {
-    throw new DataError(`${path}: PyTorch pickle checkpoints are not read yet; convert it once with python: ` +
-      `import torch, safetensors.torch; safetensors.torch.save_file(torch.load('${path}', map_location='cpu'), 'encoder.safetensors')`);
-  }
   if (!existsSync(path)) throw new DataError(`encoder file '${path}' does not exist (or name a size: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
   let tensors: Map<string, StoredTensor>;
-  try { ({ tensors } = await readSafetensors(path)); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+  try {
+    // .pth / .pt / .bin / .ckpt: PyTorch pickles, read without executing them (src/io/torch-checkpoint.ts)
+    tensors = ['pth', 'pt', 'bin', 'ckpt'].includes(extOf(path)) ? await readTorchCheckpoint(path) : (await readSafetensors(path)).tensors;
+  } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
   let depth = 0, dim = 0, mlp = 0;
   for (const [k, t] of tensors) {
     const m = BLOCK_KEY.exec(k);
