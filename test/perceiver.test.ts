@@ -273,3 +273,15 @@ test('training: TrainStep + AdamW learns a toy task (which input token carries t
   assert.ok(acc > 0.9, `accuracy ${acc}`);
   assert.ok(model.parameters().every((p) => p instanceof Variable));
 });
+
+test('README / docs example: PerceiverModel with a classification decoder', async () => {
+  const { PerceiverModel: PM, PerceiverClassificationDecoder: PCD, resolvePerceiverConfig: rpc, Tensor: T } = await import('../src/index.js');
+  const config = rpc({ numLatents: 32, dLatents: 64, dModel: 16, numBlocks: 2, numSelfAttendsPerBlock: 2,
+    numSelfAttentionHeads: 4, numCrossAttentionHeads: 1 });
+  const model = new PM(config, { decoder: new PCD(config, { numLabels: 10 }) });
+  const { logits, lastHiddenState } = model.forward(new T([2, 500, 16], 'float32', new Float32Array(2 * 500 * 16)));
+  assert.deepEqual([...(logits as Tensor).shape], [2, 10]);
+  assert.deepEqual([...lastHiddenState.shape], [2, 32, 64]);
+  assert.equal((await (logits as Tensor).float32()).length, 20);
+  assert.ok(model.stateDict().has('embeddings.latents'));
+});
