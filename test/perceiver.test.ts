@@ -285,3 +285,29 @@ test('README / docs example: PerceiverModel with a classification decoder', asyn
   assert.equal((await (logits as Tensor).float32()).length, 20);
   assert.ok(model.stateDict().has('embeddings.latents'));
 });
+
+test('flow decoder (queries = inputs, /100, [B, H, W, 2]) and video-autoencoding decoder ([B, T, H, W, C]; as a multimodal modality)', async () => {
+  const { PerceiverOpticalFlowDecoder, PerceiverBasicVideoAutoencodingDecoder } = await import('../src/encoders/perceiver/model.js');
+  const g = new Generator(17);
+  const cfg = tiny();
+  const flow = new PerceiverOpticalFlowDecoder(cfg, { outputImageShape: [2, 3], numChannels: 6, generator: g });
+  const model = new PerceiverModel(cfg, { decoder: flow, generator: g });
+  assert.ok(model.stateDict().has('decoder.decoder.final_layer.weight'));
+  assert.deepEqual([...model.stateDict().get('decoder.decoder.final_layer.weight')!.shape], [2, 6]);
+  const x = new Tensor([2, 6, 6], 'float32', g.normalData(72, 0, 1));
+  const out = model.forward(x).logits as Tensor;
+  assert.deepEqual([...out.shape], [2, 2, 3, 2]);
+  // = the inner decoder's output / 100 with the inputs as queries
+  const ref = await flow.decoder.forward(x, model.encode(x)).float32();
+  assertClose(await out.float32(), ref.map((v) => v / 100), 1e-7, 1e-5, 'flow /100');
+
+  const video = new PerceiverBasicVideoAutoencodingDecoder(cfg, { outputShape: [2, 2, 3, 4], outputNumChannels: 3, positionEncodingType: 'fourier', fourier: { numBands: 2 }, generator: g });
+  const z = model.encode(x);
+  assert.deepEqual([...video.forward(video.decoderQuery({ batch: 2 }), z).shape], [2, 2, 3, 4, 3]);
+  const mm = new PerceiverMultimodalDecoder(cfg, {
+    modalities: { image: new PerceiverBasicVideoAutoencodingDecoder(cfg, { outputShape: [2, 2, 3, 4], outputNumChannels: 3, positionEncodingType: 'fourier', fourier: { numBands: 2 }, positionEncodingOnly: true, generator: g }) },
+    outputNumChannels: 4, generator: g,
+  });
+  assert.equal(mm.numQueryChannels, 3 + 3 * 2 * 2 + 2); // 3-D Fourier (15) + min padding 2
+  assert.deepEqual([...mm.decoderQuery({ batch: 2, subsampledPoints: { image: [0, 7, 23] } }).shape], [2, 3, 17]);
+});

@@ -576,6 +576,56 @@ export class PerceiverClassificationDecoder extends Module implements PerceiverD
   forward(query: Tensor, z: Tensor): Tensor { return select(this.decoder.forward(query, z), 1, 0); }
 }
 
+/**
+ * HF `PerceiverOpticalFlowDecoder` (spec A5 FlowDecoder): the queries are the preprocessed inputs themselves
+ * (features + positions at every pixel); a BasicDecoder (`decoder.*`, 'none' queries of width numChannels, no query
+ * residual) decodes them, the output is divided by `rescaleFactor` (100) and reshaped to [B, H, W, C].
+ */
+export class PerceiverOpticalFlowDecoder extends Module implements PerceiverDecoder {
+  readonly outputImageShape: readonly number[];
+  readonly rescaleFactor: number;
+  decoder: PerceiverBasicDecoder;
+  constructor(config: PerceiverConfig, o: Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputNumChannels'> & { outputImageShape: readonly number[]; outputNumChannels?: number; rescaleFactor?: number; numChannels: number }) {
+    super();
+    this.outputImageShape = [...o.outputImageShape];
+    this.rescaleFactor = o.rescaleFactor ?? 100;
+    this.decoder = new PerceiverBasicDecoder(config, { ...o, positionEncodingType: 'none', outputNumChannels: o.outputNumChannels ?? 2 });
+  }
+  get numQueryChannels(): number { return this.decoder.numChannels; }
+  decoderQuery(ctx: DecoderQueryContext): Tensor {
+    if (ctx.subsampledPoints) throw new ShapeError('PerceiverOpticalFlowDecoder', 'subsampled decoding is not supported (as HF)');
+    if (!(ctx.inputs instanceof Tensor)) throw new ShapeError('PerceiverOpticalFlowDecoder', 'the flow decoder queries are the preprocessed inputs; pass them as ctx.inputs');
+    return ctx.inputs;
+  }
+  /** -> [B, ...outputImageShape, outputNumChannels]. */
+  forward(query: Tensor, z: Tensor): Tensor {
+    const y = this.decoder.forward(query, z).div(this.rescaleFactor);
+    return y.reshape([y.shape[0]!, ...this.outputImageShape, y.shape[2]!]);
+  }
+}
+
+/**
+ * HF `PerceiverBasicVideoAutoencodingDecoder`: a BasicDecoder (`decoder.*`) over outputIndexDims = outputShape[1..3]
+ * (T, H, W) whose output is reshaped to [...outputShape, C]. Used as the 'image' modality of the multimodal
+ * autoencoder (positionEncodingOnly: it then only builds the Fourier queries).
+ */
+export class PerceiverBasicVideoAutoencodingDecoder extends Module implements PerceiverDecoder {
+  readonly outputShape: readonly number[];
+  decoder: PerceiverBasicDecoder;
+  constructor(config: PerceiverConfig, o: Omit<BasicDecoderOptions, 'outputIndexDims'> & { outputShape: readonly number[] }) {
+    super();
+    if (o.outputShape.length !== 4) throw new ShapeError('PerceiverBasicVideoAutoencodingDecoder', `outputShape must be [B, T, H, W], got ${fmtShape(o.outputShape)}`);
+    this.outputShape = [...o.outputShape];
+    this.decoder = new PerceiverBasicDecoder(config, { ...o, outputIndexDims: this.outputShape.slice(1) });
+  }
+  get numQueryChannels(): number { return this.decoder.numQueryChannels; }
+  decoderQuery(ctx: DecoderQueryContext): Tensor { return this.decoder.decoderQuery(ctx); }
+  forward(query: Tensor, z: Tensor): Tensor {
+    const y = this.decoder.forward(query, z);
+    return y.reshape([...this.outputShape, y.shape[2]!]);
+  }
+}
+
 /** Plain-object container of named submodules (torch.nn.ModuleDict): children are fields named by key. */
 export class ModuleDict<M extends Module = Module> extends Module {
   constructor(entries: Record<string, M>) {
@@ -612,7 +662,7 @@ export class ParameterDict extends Module {
 
 export interface MultimodalDecoderOptions extends Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputIndexDims' | 'numChannels' | 'outputNumChannels' | 'positionEncodingOnly' | 'concatPreprocessedInput'> {
   /** Per-modality query builders (built with positionEncodingOnly: true). */
-  modalities: Record<string, PerceiverBasicDecoder | PerceiverClassificationDecoder>;
+  modalities: Record<string, PerceiverDecoder>;
   /** Output points of the shared decoder (informational, as HF `num_outputs`). */
   numOutputs?: number | null;
   outputNumChannels: number;
@@ -629,7 +679,7 @@ export class PerceiverMultimodalDecoder extends Module implements PerceiverDecod
   readonly minPaddingSize: number;
   readonly numQueryChannels: number;
   readonly order: readonly string[];
-  modalities: ModuleDict<PerceiverBasicDecoder | PerceiverClassificationDecoder>;
+  modalities: ModuleDict<PerceiverDecoder>;
   decoder: PerceiverBasicDecoder;
   padding: ParameterDict;
 
