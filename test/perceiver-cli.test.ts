@@ -125,6 +125,12 @@ async function trainEvalPredict(name: string, modality: string, data: string, ex
   results.push(`${name}: test ${rep.metrics.test.accuracy.toFixed(3)}, eval (all ${ev.samples}) ${ev.metrics.accuracy.toFixed(3)}, ${secs.toFixed(1)} s`);
   assert.ok(rep.metrics.test.accuracy >= 0.8, `${name}: test accuracy ${rep.metrics.test.accuracy} (chance 0.5)`);
   assert.ok(ev.metrics.accuracy >= 0.8, `${name}: eval accuracy ${ev.metrics.accuracy} (chance 0.5)`);
+  if (name === 'image') {
+    // --resume compares the stored backbone: other Perceiver options are refused with the differing field named
+    const changed = await cli(['train', '--modality', modality, '--data', data, ...SMALL.map((a) => (a === '16' ? '8' : a)), ...extra, '--out', out, '--resume']);
+    assert.equal(changed.code, 1);
+    assert.match(changed.stderr, /--resume: the options or data differ .*\n.*backbone\.config\.numLatents: 16 vs 8/);
+  }
   const p = await cli(['predict', '--run', out, '--input', ...predictInputs, '--json']);
   assert.equal(p.code, 0, p.stderr);
   const preds = p.stdout.trim().split('\n').map((l) => JSON.parse(l));
