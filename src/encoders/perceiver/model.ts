@@ -352,9 +352,10 @@ export class PerceiverEncoder extends Module {
   cross_attention: PerceiverLayer;
   self_attends: PerceiverLayer[];
 
-  constructor(config: PerceiverConfig, kvDim: number = config.dModel, opts: { generator?: Generator } = {}) {
+  constructor(config: Partial<PerceiverConfig>, kvDim?: number, opts: { generator?: Generator } = {}) {
     super();
-    const c = config;
+    const c = resolvePerceiverConfig(config);
+    kvDim ??= c.dModel;
     const g = opts.generator ?? defaultGenerator;
     if (!posInt(kvDim)) throw new ShapeError('PerceiverEncoder', `kvDim (input width) must be a positive integer, got ${kvDim}`);
     this.config = c;
@@ -450,8 +451,9 @@ export class PerceiverBasicDecoder extends Module implements PerceiverDecoder {
   decoding_cross_attention: PerceiverLayer | null = null;
   final_layer: Linear | Identity | null = null;
 
-  constructor(config: PerceiverConfig, o: BasicDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: BasicDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     const g = o.generator ?? defaultGenerator;
     this.outputNumChannels = o.outputNumChannels;
     this.positionEncodingType = o.positionEncodingType ?? 'trainable';
@@ -561,8 +563,9 @@ export interface ClassificationDecoderOptions extends Omit<BasicDecoderOptions, 
 export class PerceiverClassificationDecoder extends Module implements PerceiverDecoder {
   readonly numLabels: number;
   decoder: PerceiverBasicDecoder;
-  constructor(config: PerceiverConfig, o: ClassificationDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: ClassificationDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     this.numLabels = o.numLabels;
     const numChannels = o.numChannels ?? config.dLatents;
     this.decoder = new PerceiverBasicDecoder(config, {
@@ -585,7 +588,7 @@ export class PerceiverOpticalFlowDecoder extends Module implements PerceiverDeco
   readonly outputImageShape: readonly number[];
   readonly rescaleFactor: number;
   decoder: PerceiverBasicDecoder;
-  constructor(config: PerceiverConfig, o: Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputNumChannels'> & { outputImageShape: readonly number[]; outputNumChannels?: number; rescaleFactor?: number; numChannels: number }) {
+  constructor(config: Partial<PerceiverConfig>, o: Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputNumChannels'> & { outputImageShape: readonly number[]; outputNumChannels?: number; rescaleFactor?: number; numChannels: number }) {
     super();
     this.outputImageShape = [...o.outputImageShape];
     this.rescaleFactor = o.rescaleFactor ?? 100;
@@ -612,7 +615,7 @@ export class PerceiverOpticalFlowDecoder extends Module implements PerceiverDeco
 export class PerceiverBasicVideoAutoencodingDecoder extends Module implements PerceiverDecoder {
   readonly outputShape: readonly number[];
   decoder: PerceiverBasicDecoder;
-  constructor(config: PerceiverConfig, o: Omit<BasicDecoderOptions, 'outputIndexDims'> & { outputShape: readonly number[] }) {
+  constructor(config: Partial<PerceiverConfig>, o: Omit<BasicDecoderOptions, 'outputIndexDims'> & { outputShape: readonly number[] }) {
     super();
     if (o.outputShape.length !== 4) throw new ShapeError('PerceiverBasicVideoAutoencodingDecoder', `outputShape must be [B, T, H, W], got ${fmtShape(o.outputShape)}`);
     this.outputShape = [...o.outputShape];
@@ -683,8 +686,9 @@ export class PerceiverMultimodalDecoder extends Module implements PerceiverDecod
   decoder: PerceiverBasicDecoder;
   padding: ParameterDict;
 
-  constructor(config: PerceiverConfig, o: MultimodalDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: MultimodalDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     const g = o.generator ?? defaultGenerator;
     const names = Object.keys(o.modalities);
     if (names.length === 0) throw new ShapeError('PerceiverMultimodalDecoder', 'expected at least one modality');
