@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor } from '../src/engine/tensor.js';
 import {
-  detectCheckpointFormat, inferClipConfig, loadClip, loadEncoderCheckpoint, loadVit, readCheckpoint, loadMappedCheckpoint, type TensorMap,
+  detectCheckpointFormat, inferClipConfig, loadClip, loadEncoderCheckpoint, loadVit, readCheckpointFile, loadMappedCheckpoint, type TensorMap,
 } from '../src/io/checkpoint-formats.js';
 import { StateDictError } from '../src/io/state-dict.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
@@ -54,7 +54,7 @@ after(() => { console.log(`checkpoint parity max-abs errors: ${JSON.stringify(me
 test('formats are detected from key names', async () => {
   const want = { meta: 'meta-transformer', vit: 'timm-vit', openai: 'openai-clip', hf: 'hf-clip' } as const;
   for (const [m, files] of Object.entries(FILES)) {
-    for (const f of files) assert.equal((await readCheckpoint(join(FX, f))).format, want[m as keyof typeof want], f);
+    for (const f of files) assert.equal((await readCheckpointFile(join(FX, f))).format, want[m as keyof typeof want], f);
   }
   assert.equal(detectCheckpointFormat(['blocks.0.attn.qkv.weight', 'blocks.0.norm1.weight']), 'meta-transformer');
   assert.throws(() => detectCheckpointFormat(['encoder.layer.0.attention.self.query.weight']), /unrecognised key layout \(keys: encoder\.layer\.0\.attention\.self\.query\.weight\)\. Known layouts: Meta-Transformer/);
@@ -89,7 +89,7 @@ test('timm ViT: tokens and logits match torch; its blocks as the encoder too', a
 
 test('timm ViT at another image size: pos_embed resampled bicubically (class row kept) as torch F.interpolate', async () => {
   const r = ref.vit;
-  const f = await readCheckpoint(join(FX, 'vit.safetensors'));
+  const f = await readCheckpointFile(join(FX, 'vit.safetensors'));
   const pos = f.tensors.get('pos_embed')!;
   const res = resamplePosEmbed({ shape: [...pos.shape], data: (pos as { data: Float32Array }).data }, [6, 6]);
   assert.deepEqual(res.shape, [1, 37, 32]);
@@ -142,7 +142,7 @@ test('HF CLIPModel + config.json: q/k/v concatenated, projections transposed, he
   }
   // Without config.json: heads must be given, and pooling falls back to argmax(ids), which differs for the
   // sequence holding a larger id (63) before its eos (62).
-  const { tensors } = await readCheckpoint(join(FX, 'hf_clip/model.safetensors'));
+  const { tensors } = await readCheckpointFile(join(FX, 'hf_clip/model.safetensors'));
   assert.throws(() => inferClipConfig(tensors, 'hf-clip'), /cannot infer the head count of width 32 \(not a multiple of 64\); pass the number of heads/);
   const { model } = await loadClip(tensors, { heads: 2 });
   const t = await model.eval().encodeText(i64(r.ids_shape, r.ids)).float32();
@@ -151,7 +151,7 @@ test('HF CLIPModel + config.json: q/k/v concatenated, projections transposed, he
 });
 
 test('mapping report: missing / unexpected / mis-shaped keys on a broken file; strict throws and loads nothing', async () => {
-  const { tensors } = await readCheckpoint(join(FX, 'vit.safetensors'));
+  const { tensors } = await readCheckpointFile(join(FX, 'vit.safetensors'));
   const broken: TensorMap = new Map(tensors);
   broken.delete('blocks.1.mlp.fc2.bias');
   broken.set('blocks.0.attn.extra_scale', { shape: [32], data: new Float32Array(32) });
@@ -174,7 +174,7 @@ test('mapping report: missing / unexpected / mis-shaped keys on a broken file; s
   assert.deepEqual(model.blocks[0]!.norm1.weight!.value, (tensors.get('blocks.0.norm1.weight') as { data: Float32Array }).data);
 
   // HF: a missing k_proj leaves in_proj incomplete; reported by module and checkpoint name.
-  const hf = new Map((await readCheckpoint(join(FX, 'hf_clip/model.safetensors'))).tensors as TensorMap);
+  const hf = new Map((await readCheckpointFile(join(FX, 'hf_clip/model.safetensors'))).tensors as TensorMap);
   hf.delete('text_model.encoder.layers.1.self_attn.k_proj.weight');
   hf.set('vision_model.encoder.layers.0.self_attn.v_proj.bias', { shape: [31], data: new Float32Array(31) });
   await assert.rejects(loadClip(hf, { heads: 2 }), /missing: transformer\.resblocks\.1\.attn\.in_proj_weight\n {4}\(checkpoint keys: text_model\.encoder\.layers\.1\.self_attn\.k_proj\.weight\)[^]*mis-shaped 'visual\.transformer\.resblocks\.0\.attn\.in_proj_bias'/);
@@ -229,4 +229,26 @@ test('CLI encode --checkpoint on a timm ViT and a CLIP file reproduces torch', a
   const noHeads = await cli(['encode', '--checkpoint', join(FX, 'vit.safetensors'), '--input', tok, '--output', join(dir, 'x.npy')]);
   assert.equal(noHeads.code, 1);
   assert.match(noHeads.stderr, /vit\.safetensors: timm ViT.*cannot infer the head count of width 32 \(not a multiple of 64\); pass the number of heads/);
+});
+
+test('train --encoder FILE path: resolveEncoder + buildModel take a timm ViT or a CLIP file (heads = D/64)', async () => {
+  const { resolveEncoder, buildModel } = await import('../src/pipeline/model.js');
+  const { saveStateDict } = await import('../src/io/state-dict.js');
+  const vit = new VisionTransformer({ imageSize: 32, patchSize: 16, inChannels: 3, dim: 64, depth: 2, numHeads: 1, mlpRatio: 4, eps: 1e-6, finalNorm: true, classToken: true, numClasses: 3 });
+  const clip = new CLIP({ embedDim: 8, vision: { imageSize: 32, patchSize: 16, width: 64, layers: 1, heads: 1 }, text: { contextLength: 4, vocabSize: 10, width: 64, layers: 1, heads: 1 }, act: 'quick_gelu', eps: 1e-5 });
+  const vitFile = join(dir, 'vit64.safetensors'), clipFile = join(dir, 'clip64.safetensors');
+  await saveStateDict(vit, vitFile);
+  await saveStateDict(clip, clipFile);
+  for (const [file, eps, act, block0] of [
+    [vitFile, 1e-6, undefined, vit.blocks[0]!.attn.qkv!.weight],
+    [clipFile, 1e-5, 'quick_gelu', clip.visual.transformer.resblocks[0]!.attn.in_proj_weight],
+  ] as const) {
+    const { spec, tensors } = await resolveEncoder(file, false);
+    assert.deepEqual([spec.config.dim, spec.config.numHeads, spec.config.eps, spec.config.act], [64, 1, eps, act]);
+    const { model } = await buildModel({ modality: 'image', seed: 0, encoder: spec, tokenizer: { imageSize: 32, patchSize: 16 }, head: null }, tensors);
+    assert.deepEqual(model.encoder[0]!.attn.qkv!.weight.value, block0.value, `${file}: block 0 qkv loaded`);
+    assert.equal(model.encoder.depth, file === vitFile ? 2 : 1);
+    assert.equal(model.encoder[0]!.mlp.act.constructor.name, act === 'quick_gelu' ? 'QuickGELU' : 'GELU');
+    assert.equal(model.encoder[0]!.norm1.eps, eps);
+  }
 });

@@ -488,7 +488,7 @@ const PICKLE_EXTS = ['pth', 'pt', 'bin', 'ckpt'];
  * strip a 'module.' wrapper prefix, and detect its format. For an HF CLIP file, a `config.json` in the same
  * folder is read too.
  */
-export async function readCheckpoint(path: string): Promise<CheckpointFile> {
+export async function readCheckpointFile(path: string): Promise<CheckpointFile> {
   if (!existsSync(path)) throw new CheckpointFormatError(`checkpoint '${path}' does not exist`);
   const bytes = await readFile(path);
   let tensors: TensorMap;
@@ -527,7 +527,7 @@ export interface LoadModelOptions extends InferOptions {
 type Source = string | CheckpointFile | TensorMap;
 
 async function open(source: Source): Promise<CheckpointFile> {
-  if (typeof source === 'string') return readCheckpoint(source);
+  if (typeof source === 'string') return readCheckpointFile(source);
   if (source instanceof Map) { const tensors = stripWrapperPrefix(source); return { tensors, format: detectCheckpointFormat(tensors), path: '<memory>' }; }
   return source;
 }

@@ -13,7 +13,7 @@ import { GraphRegressionHead } from '../heads/graph.js';
 import { LinearForecastHead } from '../heads/forecast.js';
 import { poolTokens, type PoolMode } from '../heads/pooling.js';
 import type { StoredTensor } from '../io/safetensors.js';
-import { inferEncoderConfig, mapCheckpointKeys, readCheckpoint, type CheckpointFile, type CheckpointFormat } from '../io/checkpoint-formats.js';
+import { inferEncoderConfig, mapCheckpointKeys, readCheckpointFile, type CheckpointFile, type CheckpointFormat } from '../io/checkpoint-formats.js';
 import { Module } from '../nn/module.js';
 import type { Recipe, TaskKind } from '../train/recipes.js';
 import type { TaskBatchOutput, TrainerTask } from '../train/trainer.js';
@@ -45,7 +45,7 @@ const BLOCK_KEY = /^(?:blocks\.)?(\d+)\.attn\.qkv\.weight$/;
 export async function readEncoderFile(path: string, sizeHint?: string, opts: { heads?: number } = {}): Promise<{ tensors: Map<string, StoredTensor>; config: MetaEncoderConfig; size: string | null; format?: CheckpointFormat }> {
   if (!existsSync(path)) throw new DataError(`encoder file '${path}' does not exist (or name a size: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
   let file: CheckpointFile;
-  try { file = await readCheckpoint(path); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+  try { file = await readCheckpointFile(path); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
   const tensors = file.tensors as Map<string, StoredTensor>;
   if (file.format !== 'meta-transformer') {
     let config: MetaEncoderConfig, mapped: ReturnType<typeof mapCheckpointKeys>;
