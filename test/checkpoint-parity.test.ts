@@ -25,12 +25,12 @@ const FX = join(root, 'test', 'fixtures', 'checkpoints');
 const ref = JSON.parse(readFileSync(join(FX, 'reference.json'), 'utf8'));
 const TOL = 1e-4;
 
-/** Files of each model: safetensors always; PyTorch zip archives where the torch reader is present. */
+/** Files of each model: safetensors and torch.save zip archives (the OpenAI .pth in float16, as released). */
 const FILES = {
-  meta: ['meta.safetensors'],
-  vit: ['vit.safetensors'],
-  openai: ['openai_clip.safetensors'],
-  hf: ['hf_clip/model.safetensors'],
+  meta: ['meta.safetensors', 'meta.pth'],
+  vit: ['vit.safetensors', 'vit.pth'],
+  openai: ['openai_clip.safetensors', 'openai_clip.pth'],
+  hf: ['hf_clip/model.safetensors', 'hf_clip/pytorch_model.bin'],
 };
 
 function maxAbs(got: ArrayLike<number>, want: ArrayLike<number>, what: string): number {
@@ -57,7 +57,16 @@ test('formats are detected from key names', async () => {
     for (const f of files) assert.equal((await readCheckpointFile(join(FX, f))).format, want[m as keyof typeof want], f);
   }
   assert.equal(detectCheckpointFormat(['blocks.0.attn.qkv.weight', 'blocks.0.norm1.weight']), 'meta-transformer');
+  // The float16 .pth widens to the same float32 values as the float32 safetensors copy.
+  const [a, b] = await Promise.all(FILES.openai.map((f) => readCheckpointFile(join(FX, f))));
+  assert.equal(a!.tensors.size, b!.tensors.size);
+  for (const [k, t] of a!.tensors) assert.deepEqual((b!.tensors.get(k) as { data: Float32Array }).data, (t as { data: Float32Array }).data, k);
   assert.throws(() => detectCheckpointFormat(['encoder.layer.0.attention.self.query.weight']), /unrecognised key layout \(keys: encoder\.layer\.0\.attention\.self\.query\.weight\)\. Known layouts: Meta-Transformer/);
+});
+
+test('TorchScript archives (OpenAI\'s released .pt format) are refused with the conversion to a state dict', async () => {
+  await assert.rejects(readCheckpointFile(join(FX, 'torchscript.pt')), /torchscript\.pt' is a TorchScript archive \(torch\.jit\.save; OpenAI's released CLIP \.pt files are\).*torch\.jit\.load\('.*torchscript\.pt', map_location='cpu'\)\.state_dict\(\)/);
+  await assert.rejects(readEncoderFile(join(FX, 'torchscript.pt')), /TorchScript archive/);
 });
 
 test('Meta-Transformer encoder file: config inferred, forward matches torch', async () => {

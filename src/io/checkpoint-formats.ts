@@ -16,8 +16,8 @@
 // in_proj and the projections transposed), 'vit' (src/encoders/vit.ts, timm names) and 'encoder' (the
 // Meta-Transformer encoder, timm block names `{i}.norm1...`: from any format, a file's blocks, for CLIP the
 // vision tower's resblocks; the rest of the file is reported as `unused`).
-import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// Files: safetensors and torch.save archives (src/io/torch-checkpoint.ts); TorchScript archives are refused.
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AnyTypedArray } from '../engine/dtype.js';
 import { dtypeOfArray } from '../engine/dtype.js';
@@ -26,7 +26,9 @@ import type { Module } from '../nn/module.js';
 import { CLIP, type ClipActivation, type ClipConfig } from '../encoders/clip.js';
 import { MetaTransformerEncoder, type MetaEncoderConfig } from '../encoders/meta-transformer.js';
 import { VisionTransformer, resamplePosEmbed, type VitConfig } from '../encoders/vit.js';
-import { decodeSafetensors, type StoredTensor, type TensorSource } from './safetensors.js';
+import { readSafetensors, type StoredTensor, type TensorSource } from './safetensors.js';
+import { readTorchCheckpoint } from './torch-checkpoint.js';
+import { ZIP_TAIL_BYTES, parseCentralDirectory, parseZip64End, parseZipTail } from './zip.js';
 import { StateDictError, applyStateDict, type LoadStateDictResult, type MismatchedKey } from './state-dict.js';
 
 export type CheckpointFormat = 'meta-transformer' | 'timm-vit' | 'openai-clip' | 'hf-clip';
@@ -483,21 +485,65 @@ export interface CheckpointFile {
 
 const PICKLE_EXTS = ['pth', 'pt', 'bin', 'ckpt'];
 
+function readHead(path: string, len: number): { head: Uint8Array; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = new Uint8Array(Math.min(len, size));
+    readSync(fd, head, 0, head.length, 0);
+    return { head, size };
+  } finally { closeSync(fd); }
+}
+
+function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
+  if (head.length < 9) return false;
+  const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
+  return n > 0 && n <= size - 8 && head[8] === 0x7b; // '{'
+}
+
+/** Entry names of a zip archive (central directory only). */
+function zipEntryNames(path: string): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const read = (pos: number, len: number): Uint8Array => { const b = new Uint8Array(len); readSync(fd, b, 0, len, pos); return b; };
+    const tailLen = Math.min(size, ZIP_TAIL_BYTES);
+    let dir = parseZipTail(read(size - tailLen, tailLen), size);
+    if ('eocd64Offset' in dir) dir = parseZip64End(read(dir.eocd64Offset, 56));
+    return parseCentralDirectory(read(dir.cdOffset, dir.cdSize), dir.entries).map((e) => e.name);
+  } finally { closeSync(fd); }
+}
+
+/** torch.jit.save archives hold code/ and constants.pkl next to data.pkl (torch.save archives do not). */
+export function isTorchScriptArchive(path: string): boolean {
+  try {
+    return zipEntryNames(path).some((n) => /(^|\/)constants\.pkl$/.test(n) || /(^|\/)code\//.test(n));
+  } catch { return false; }
+}
+
 /**
- * Read a checkpoint file (safetensors; PyTorch .pth/.pt zip archives once the torch reader is available),
- * strip a 'module.' wrapper prefix, and detect its format. For an HF CLIP file, a `config.json` in the same
- * folder is read too.
+ * Read a checkpoint file: safetensors, or a PyTorch torch.save file (.pth / .pt / .bin / .ckpt, zip or legacy;
+ * read by src/io/torch-checkpoint.ts without executing the pickle, wrappers such as {'state_dict': ...}
+ * unwrapped). A 'module.' / 'model.' prefix shared by every key is stripped and the format detected. For an HF
+ * CLIP file, a `config.json` in the same folder is read too. TorchScript archives (torch.jit.save, e.g.
+ * OpenAI's released `ViT-B-16.pt`) are refused with the one-line conversion to a state dict.
  */
 export async function readCheckpointFile(path: string): Promise<CheckpointFile> {
   if (!existsSync(path)) throw new CheckpointFormatError(`checkpoint '${path}' does not exist`);
-  const bytes = await readFile(path);
-  let tensors: TensorMap;
+  const { head, size } = readHead(path, 16);
   const ext = path.toLowerCase().split('.').pop() ?? '';
-  const isZip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b;
-  if (isZip || (PICKLE_EXTS.includes(ext) && !looksLikeSafetensors(bytes))) {
-    tensors = await readTorchFile(path, bytes);
+  const isZip = head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+  let tensors: TensorMap;
+  if (isZip || head[0] === 0x80 || (PICKLE_EXTS.includes(ext) && !looksLikeSafetensors(head, size))) {
+    if (isZip && isTorchScriptArchive(path)) {
+      throw new CheckpointFormatError(`'${path}' is a TorchScript archive (torch.jit.save; OpenAI's released CLIP .pt files are): its weights live in a serialized ` +
+        `program, not a state dict, and are not read. Convert it once with python: import torch; ` +
+        `torch.save({k: v.float() for k, v in torch.jit.load('${path}', map_location='cpu').state_dict().items()}, 'state_dict.pth') ` +
+        `(or clip.load(name, jit=False)[0].state_dict()), then load state_dict.pth`);
+    }
+    tensors = await readTorchCheckpoint(path);
   } else {
-    tensors = decodeSafetensors(bytes, path).tensors;
+    tensors = (await readSafetensors(path)).tensors;
   }
   tensors = stripWrapperPrefix(tensors);
   const format = detectCheckpointFormat(tensors, path);
@@ -507,17 +553,6 @@ export async function readCheckpointFile(path: string): Promise<CheckpointFile> 
     if (existsSync(cfg)) out.hfConfig = readHfConfig(cfg);
   }
   return out;
-}
-
-function looksLikeSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 9) return false;
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  return n > 0 && n <= bytes.length - 8 && bytes[8] === 0x7b; // '{'
-}
-
-async function readTorchFile(path: string, _bytes: Uint8Array): Promise<TensorMap> {
-  throw new CheckpointFormatError(`${path}: PyTorch checkpoints are not read yet; convert it once with python: ` +
-    `import torch, safetensors.torch; safetensors.torch.save_file(torch.load('${path}', map_location='cpu'), 'model.safetensors')`);
 }
 
 export interface LoadModelOptions extends InferOptions {

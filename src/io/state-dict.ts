@@ -4,6 +4,7 @@ import { dtypeOfArray } from '../engine/dtype.js';
 import { Tensor, type Variable } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { readSafetensors, writeSafetensors, type SafetensorsContents, type StoredTensor, type TensorSource } from './safetensors.js';
+import { isTorchCheckpointPath, readTorchCheckpoint } from './torch-checkpoint.js';
 
 export interface MismatchedKey {
   key: string;
@@ -34,7 +35,7 @@ export class StateDictError extends Error {
   constructor(message: string, readonly result: LoadStateDictResult) { super(message); }
 }
 
-/** Checkpoint-like sources: a safetensors path, decoded contents, or a map of tensors by name. */
+/** Checkpoint-like sources: a safetensors or PyTorch (.pth/.pt/.bin/.ckpt) path, decoded contents, or a map of tensors by name. */
 export type StateDictSource = string | SafetensorsContents | Map<string, TensorSource | StoredTensor>;
 
 /** Save every parameter and buffer of `module` (as `module.stateDict()` names them) to a safetensors file. */
@@ -60,7 +61,9 @@ const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
  * matching keys are loaded and the others reported. Values are adopted, not copied.
  */
 export async function loadStateDict(module: Module, source: StateDictSource, opts: LoadStateDictOptions = {}): Promise<LoadStateDictResult> {
-  const contents = typeof source === 'string' ? (await readSafetensors(source)).tensors : source instanceof Map ? source : source.tensors;
+  const contents = typeof source === 'string'
+    ? (isTorchCheckpointPath(source) ? await readTorchCheckpoint(source) : (await readSafetensors(source)).tensors)
+    : source instanceof Map ? source : source.tensors;
   return applyStateDict(module, contents, opts, typeof source === 'string' ? source : undefined);
 }
 
