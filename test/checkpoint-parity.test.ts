@@ -138,6 +138,15 @@ test('OpenAI CLIP: image / text features and logits match model.py (QuickGELU, i
   }
 });
 
+test('open_clip CustomTextCLIP layout (text tower under text.) loads as OpenAI CLIP', async () => {
+  const { tensors } = await readCheckpointFile(join(FX, 'openai_clip.safetensors'));
+  const custom: TensorMap = new Map([...tensors].map(([k, v]) => [/^(token_embedding|positional_embedding|transformer|ln_final|text_projection)/.test(k) ? `text.${k}` : k, v]));
+  assert.ok(custom.has('text.transformer.resblocks.0.attn.in_proj_weight') && custom.has('text.text_projection'));
+  const { model, report } = await loadClip(custom, { heads: 2 });
+  assert.deepEqual([report.missing, report.unexpected], [[], []]);
+  close(await model.eval().encodeText(i64(ref.openai_clip.ids_shape, ref.openai_clip.ids)).float32(), ref.openai_clip.text_features, 'open_clip text. layout text features');
+});
+
 test('HF CLIPModel + config.json: q/k/v concatenated, projections transposed, heads and eos from the config', async () => {
   const r = ref.hf_clip;
   for (const f of FILES.hf) {

@@ -66,12 +66,21 @@ export function detectCheckpointFormat(tensors: Iterable<string> | ReadonlyMap<s
   const has = (k: string): boolean => keys.includes(k);
   const some = (re: RegExp): boolean => keys.some((k) => re.test(k));
   if (some(/^(vision_model|text_model)\.(embeddings|encoder)\./) || has('visual_projection.weight')) return 'hf-clip';
-  if (has('visual.conv1.weight') || some(/^visual\.transformer\.resblocks\.\d+\./) || (has('token_embedding.weight') && some(/^transformer\.resblocks\.\d+\./))) return 'openai-clip';
+  if (has('visual.conv1.weight') || some(/^visual\.transformer\.resblocks\.\d+\./) || ((has('token_embedding.weight') || has('text.token_embedding.weight')) && some(/^(text\.)?transformer\.resblocks\.\d+\./))) return 'openai-clip';
   if (has('patch_embed.proj.weight') || has('cls_token') || has('pos_embed')) return 'timm-vit';
   if (some(META_BLOCK)) return 'meta-transformer';
   throw new CheckpointFormatError(`checkpoint${where(sourceName)}: unrecognised key layout (keys: ${keyList(keys)}). Known layouts: ` +
     `Meta-Transformer encoder ('0.attn.qkv.weight' or 'blocks.0.attn.qkv.weight'), timm ViT ('patch_embed.proj.weight', 'cls_token', 'pos_embed', 'blocks.N.*'), ` +
     `OpenAI CLIP ('visual.conv1.weight', 'visual.transformer.resblocks.N.*', 'token_embedding.weight'), HF CLIPModel ('vision_model.embeddings.*', 'text_model.*')`);
+}
+
+/** open_clip's CustomTextCLIP keeps the text tower under `text.`; its keys are OpenAI's otherwise. */
+const OPEN_CLIP_TEXT = /^text\.(token_embedding\.|positional_embedding$|transformer\.|ln_final\.|text_projection$)/;
+
+/** Rename layout variants onto the canonical keys of `format` (open_clip `text.*` -> OpenAI top-level names). */
+export function normalizeLayout(tensors: TensorMap, format: CheckpointFormat): TensorMap {
+  if (format !== 'openai-clip' || ![...tensors.keys()].some((k) => OPEN_CLIP_TEXT.test(k))) return tensors;
+  return new Map([...tensors].map(([k, v]) => [OPEN_CLIP_TEXT.test(k) ? k.slice('text.'.length) : k, v]));
 }
 
 /** Strip a prefix every key shares: 'module.' (DistributedDataParallel) or 'model.' wrappers. */
@@ -547,7 +556,7 @@ export async function readCheckpointFile(path: string): Promise<CheckpointFile> 
   }
   tensors = stripWrapperPrefix(tensors);
   const format = detectCheckpointFormat(tensors, path);
-  const out: CheckpointFile = { tensors, format, path };
+  const out: CheckpointFile = { tensors: normalizeLayout(tensors, format), format, path };
   if (format === 'hf-clip') {
     const cfg = join(dirname(path), 'config.json');
     if (existsSync(cfg)) out.hfConfig = readHfConfig(cfg);
@@ -563,7 +572,10 @@ type Source = string | CheckpointFile | TensorMap;
 
 async function open(source: Source): Promise<CheckpointFile> {
   if (typeof source === 'string') return readCheckpointFile(source);
-  if (source instanceof Map) { const tensors = stripWrapperPrefix(source); return { tensors, format: detectCheckpointFormat(tensors), path: '<memory>' }; }
+  if (source instanceof Map) {
+    const tensors = stripWrapperPrefix(source), format = detectCheckpointFormat(tensors);
+    return { tensors: normalizeLayout(tensors, format), format, path: '<memory>' };
+  }
   return source;
 }
 
