@@ -18,6 +18,7 @@ import { StateDictError } from '../src/io/state-dict.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { resamplePosEmbed, VisionTransformer } from '../src/encoders/vit.js';
 import { CLIP } from '../src/encoders/clip.js';
+import { MetaTransformerEncoder, loadEncoderWeights } from '../src/encoders/meta-transformer.js';
 import { readEncoderFile } from '../src/pipeline/model.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -75,6 +76,10 @@ test('Meta-Transformer encoder file: config inferred, forward matches torch', as
     assert.deepEqual([config.dim, config.depth, config.numHeads, config.mlpRatio, config.eps], [32, 2, 2, 4, 1e-5]);
     assert.equal(report.loaded, 24);
     close(await encoder.eval().forward(tokens()).float32(), ref.meta.out, `meta encoder (${f})`);
+    // The encoder's own loader reads the same files (.pth included).
+    const enc = new MetaTransformerEncoder(config);
+    await loadEncoderWeights(enc, join(FX, f));
+    close(await enc.eval().forward(tokens()).float32(), ref.meta.out, `meta encoder via loadEncoderWeights (${f})`);
   }
 });
 

@@ -6,8 +6,8 @@
 // are the state dict of a PyTorch `nn.Sequential(*blocks)`, so their keys carry no prefix:
 // `0.norm1.weight`, `0.attn.qkv.weight`, ..., `11.mlp.fc2.bias`. This class is a ModuleList of the blocks, so
 // its `stateDict()` names are exactly those. `loadEncoderWeights` also accepts keys with a `blocks.` prefix
-// (a timm VisionTransformer's trunk). The .pth files are Python pickles; convert them once to safetensors,
-// e.g. `safetensors.torch.save_file(torch.load(p, map_location='cpu'), out)`.
+// (a timm VisionTransformer's trunk), and reads the .pth files directly (src/io/torch-checkpoint.ts). Timm ViT
+// and CLIP files (their blocks as this encoder) go through `loadEncoderCheckpoint` (src/io/checkpoint-formats.ts).
 //
 // The encoder is frozen by default (the paper's "F" setting): frozen parameters are baked into compiled
 // graphs and get no gradients. `unfreeze()` switches to the "T" (tuned) setting.
@@ -22,6 +22,7 @@ import { defaultGenerator, type Generator } from '../engine/functional/random.js
 import { Tensor, Variable, constant } from '../engine/tensor.js';
 import { applyStateDict, StateDictError, type LoadStateDictResult } from '../io/state-dict.js';
 import { readSafetensors, type SafetensorsContents, type StoredTensor, type TensorSource } from '../io/safetensors.js';
+import { isTorchCheckpointPath, readTorchCheckpoint } from '../io/torch-checkpoint.js';
 import type { TokenSequence } from '../data2seq/types.js';
 import { ModuleList } from '../nn/container.js';
 import { initWeightsTimm, truncNormal_ } from '../nn/init.js';
@@ -187,7 +188,9 @@ export interface LoadEncoderWeightsResult extends LoadStateDictResult {
  */
 export async function loadEncoderWeights(encoder: MetaTransformerEncoder, source: EncoderWeightsSource, opts: LoadEncoderWeightsOptions = {}): Promise<LoadEncoderWeightsResult> {
   const name = typeof source === 'string' ? source : undefined;
-  const tensors = typeof source === 'string' ? (await readSafetensors(source)).tensors : source instanceof Map ? source : source.tensors;
+  // A path: a PyTorch torch.save file (the released .pth, read without executing the pickle) or safetensors.
+  const tensors = typeof source === 'string' ? (isTorchCheckpointPath(source) ? await readTorchCheckpoint(source) : (await readSafetensors(source)).tensors)
+    : source instanceof Map ? source : source.tensors;
   return loadEncoderWeightsSync(encoder, tensors, opts, name);
 }
 
