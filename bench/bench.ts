@@ -5,6 +5,7 @@
 //   compileCount20Steps    sessions compiled over 20 training steps of a small ViT
 //   rssDriftPercent        resident memory growth from step 20 to step 200 of that loop
 //   peakRssMb              peak resident memory of the engine part (ViT-B forward and training)
+//   checkpointLoad         readTorchCheckpoint of an 85M-param B16 encoder .pth: seconds, peak RSS (child process, see load.ts)
 //   tokenization           per modality: host preprocessing and tokenizer time for one batch, and the
 //                          preprocessing time as a fraction of one ViT-B/16 training step
 // Fractions of peak use analytic FLOP counts (2 FLOP per MAC, the linears, attention matmuls and patch
@@ -26,6 +27,7 @@ import { Module } from '../src/nn/module.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { TrainStep } from '../src/train/step.js';
 import { tokenizationThroughput } from './modalities.js';
+import { checkpointLoadBench } from './load.js';
 
 interface Args { json: boolean; rounds: number; batch: number; quick: boolean; tokenizers: boolean }
 function parse(argv: string[]): Args {
@@ -192,6 +194,9 @@ async function main(): Promise<void> {
     log(`${m.modality.padEnd(14)} ${m.input.padEnd(44)} ${String(m.tokens).padStart(5)} tokens | prepare ${m.prepareMs.toFixed(1).padStart(7)} ms | tokenize ${m.tokenizeMs.toFixed(1).padStart(7)} ms | prepare / train step ${(m.prepareToTrainStepRatio * 100).toFixed(2)}%`);
   }
 
+  const checkpointLoad = checkpointLoadBench(args.quick ? 1 : 2);
+  log(`checkpoint load: ${checkpointLoad.params} params, ${(checkpointLoad.bytes / 2 ** 20).toFixed(0)} MiB in ${checkpointLoad.seconds} s, peak RSS ${checkpointLoad.peakRssMb} MiB (${checkpointLoad.ratio}x)`);
+
   const result = {
     threads: runtimeConfig.threads,
     batch: B,
@@ -210,6 +215,7 @@ async function main(): Promise<void> {
     peakRssMb: +engineRssMb.toFixed(0),
     peakRssWithTokenizersMb: +(process.resourceUsage().maxRSS / 1024).toFixed(0),
     tokenization,
+    checkpointLoad,
   };
   if (args.json) console.log(JSON.stringify(result));
   else {
@@ -221,6 +227,7 @@ async function main(): Promise<void> {
       ['compiles over 20 steps', String(result.compileCount20Steps)],
       ['RSS drift step 20 -> 200', `${result.rssDriftPercent}%`],
       ['peak RSS (MB)', String(result.peakRssMb)],
+      ['checkpoint load B16 .pth', `${checkpointLoad.seconds} s, ${checkpointLoad.peakRssMb} MB (${checkpointLoad.ratio}x the ${(checkpointLoad.bytes / 2 ** 20).toFixed(0)} MiB file)`],
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(34)}${v}`);
   }

@@ -11,8 +11,9 @@ import {
 } from '../src/index.js';
 import { Generator } from '../src/engine/functional/random.js';
 import { torchArchiveEntries } from '../src/io/torch-save.js';
-import { writeZipSync } from '../src/io/zip.js';
+import { parseCentralDirectory, writeZipSync } from '../src/io/zip.js';
 import { readEncoderFile } from '../src/pipeline/model.js';
+import { MetaTransformerEncoder, loadEncoderWeights } from '../src/encoders/meta-transformer.js';
 
 const dir = new URL('../../test/fixtures/pth/', import.meta.url).pathname;
 interface Expected {
@@ -229,6 +230,40 @@ test('ZIP64 and positional reads past 4 GiB: an archive placed 5 GiB into a spar
   }
 });
 
+test('ZIP64 central records (sizes and offsets past 4 GiB), big-endian archives refused, read progress', () => {
+  // a central record whose size, compressed size and header offset are all 0xFFFFFFFF, resolved by the ZIP64 extra
+  const name = Buffer.from('archive/data/0');
+  const rec = Buffer.alloc(46 + name.length + 4 + 24);
+  rec.writeUInt32LE(0x02014b50, 0);
+  rec.writeUInt32LE(0xffffffff, 20); rec.writeUInt32LE(0xffffffff, 24); rec.writeUInt32LE(0xffffffff, 42);
+  rec.writeUInt16LE(name.length, 28); rec.writeUInt16LE(28, 30);
+  name.copy(rec, 46);
+  rec.writeUInt16LE(1, 46 + name.length); rec.writeUInt16LE(24, 48 + name.length);
+  rec.writeBigUInt64LE(5n * 2n ** 32n + 7n, 50 + name.length);
+  rec.writeBigUInt64LE(5n * 2n ** 32n + 7n, 58 + name.length);
+  rec.writeBigUInt64LE(6n * 2n ** 32n, 66 + name.length);
+  const [e] = parseCentralDirectory(rec, 1);
+  assert.deepEqual(e, { name: 'archive/data/0', method: 0, compressedSize: 5 * 2 ** 32 + 7, size: 5 * 2 ** 32 + 7, crc32: 0, localHeaderOffset: 6 * 2 ** 32 });
+  assert.throws(() => parseCentralDirectory(rec, 2), /holds 1 records, the end record says 2/);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-be-'));
+  try {
+    const entries = torchArchiveEntries([['w', { shape: [2], data: Float32Array.of(1, 2) }]]);
+    entries.find((x) => x.name.endsWith('byteorder'))!.chunks = [Buffer.from('big')];
+    const p = join(tmp, 'big.pth');
+    writeZipSync(p, entries);
+    assert.throws(() => readTorchCheckpointSync(p), /byte order 'big' is not supported/);
+    // progress: called per storage, ending at the total
+    const q = join(tmp, 'progress.pth');
+    writeTorchCheckpointSync(q, [['a', { shape: [100], data: new Float32Array(100) }], ['b', { shape: [10], data: new BigInt64Array(10) }]]);
+    const calls: [number, number][] = [];
+    readTorchCheckpointSync(q, { onProgress: (d, t) => calls.push([d, t]) });
+    assert.deepEqual(calls, [[400, 480], [480, 480]]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('the pipeline reads a .pth encoder file and infers its configuration', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-enc-'));
   try {
@@ -247,6 +282,12 @@ test('the pipeline reads a .pth encoder file and infers its configuration', asyn
     assert.equal(r.config.depth, 2);
     assert.equal(r.config.numHeads, 1);
     assert.deepEqual([...r.tensors.get('1.mlp.fc2.bias')!.data as Float32Array], [...sd[23]![1].data]);
+    // and loadEncoderWeights takes the .pth path directly
+    const enc = new MetaTransformerEncoder(r.config, { generator: new Generator(9) });
+    const res = await loadEncoderWeights(enc, p);
+    assert.equal(res.loaded, 24);
+    assert.deepEqual([...enc.stateDict().get('0.attn.qkv.weight')!.value as Float32Array], [...sd[2]![1].data]);
+    enc.dispose();
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

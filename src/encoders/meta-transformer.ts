@@ -188,9 +188,7 @@ export interface LoadEncoderWeightsResult extends LoadStateDictResult {
  */
 export async function loadEncoderWeights(encoder: MetaTransformerEncoder, source: EncoderWeightsSource, opts: LoadEncoderWeightsOptions = {}): Promise<LoadEncoderWeightsResult> {
   const name = typeof source === 'string' ? source : undefined;
-  // A path: a PyTorch torch.save file (the released .pth, read without executing the pickle) or safetensors.
-  const tensors = typeof source === 'string' ? (isTorchCheckpointPath(source) ? await readTorchCheckpoint(source) : (await readSafetensors(source)).tensors)
-    : source instanceof Map ? source : source.tensors;
+  const tensors = typeof source === 'string' ? (isTorchCheckpointPath(source) ? await readTorchCheckpoint(source) : (await readSafetensors(source)).tensors) : source instanceof Map ? source : source.tensors;
   return loadEncoderWeightsSync(encoder, tensors, opts, name);
 }
 

@@ -350,6 +350,7 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
     const text = new TextDecoder().decode(inflateEntry(bo, yield { pos, len: bo.compressedSize })).trim();
     if (text !== 'little') throw new TorchCheckpointError(file, `byte order '${text}' is not supported (only little-endian checkpoints)`);
   }
+  if (pkl.size > MAX_PICKLE_BYTES) throw new TorchCheckpointError(file, `'${pkl.name}' declares ${pkl.size} bytes, more than the ${MAX_PICKLE_BYTES}-byte limit for a checkpoint's pickle`);
   const { pos: pklPos } = yield* entryBytes(pkl, 'entry');
   const pklBytes = inflateEntry(pkl, yield { pos: pklPos, len: pkl.compressedSize });
   let root: unknown;
@@ -372,6 +373,8 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+/** Upper bound on a checkpoint's object pickle (it holds names, shapes and storage ids, never tensor data). */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
 
 function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): Plan<TorchCheckpointInfo> {
   // The pickles come first; their length is unknown, so read a prefix and grow it until they parse.
@@ -414,7 +417,12 @@ function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): 
       const data = yield* materialise(file, size, tensors, locate, opts);
       return { format: 'legacy', tensors: data, ...info, bytes: tensorBytes(tensors) };
     } catch (e) {
-      if (e instanceof PickleTruncatedError && have < size) { have = Math.min(size, have * 4); continue; }
+      if (e instanceof PickleTruncatedError && have < size) {
+        // the pickles only describe tensors: a legitimate one is far below this, a hostile length field is not
+        if (have >= MAX_PICKLE_BYTES) throw new TorchCheckpointError(file, `the pickles at the start of the file exceed ${MAX_PICKLE_BYTES} bytes (${e.message})`);
+        have = Math.min(size, have * 4, MAX_PICKLE_BYTES);
+        continue;
+      }
       if (e instanceof PickleError) throw new TorchCheckpointError(file, e.message, { cause: e });
       throw e;
     }
