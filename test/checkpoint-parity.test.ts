@@ -160,6 +160,8 @@ test('HF CLIPModel + config.json: q/k/v concatenated, projections transposed, he
     assert.deepEqual([report.missing, report.unexpected, report.mismatched], [[], [], []]);
     assert.deepEqual(report.unused.sort(), ['text_model.embeddings.position_ids', 'vision_model.embeddings.position_ids']);
     await checkClip(model, r, ref.openai_clip, `HF CLIP (${f})`);
+    const short = r.ids.filter((_: number, i: number) => i % 8 < 6);
+    close(await model.encodeText(i64([3, 6], short)).float32(), r.text_features_short, `HF CLIP text features, 6 of 8 positions (${f})`);
     const enc = await loadEncoderCheckpoint(join(FX, f));
     close(await enc.encoder.eval().forward(tokens()).float32(), r.encode_out, `HF CLIP vision blocks as encoder (${f})`);
   }
