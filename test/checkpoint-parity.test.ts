@@ -175,6 +175,18 @@ test('HF CLIPModel + config.json: q/k/v concatenated, projections transposed, he
   assert.ok(maxAbs(t.subarray(16, 32), r.text_features.slice(16, 32), 'row 1') > 1e-2, 'row 1 pools elsewhere under argmax');
 });
 
+test('vision-only CLIP files (visual.* / vision_model.*) still serve as the encoder', async () => {
+  const oa = (await readCheckpointFile(join(FX, 'openai_clip.safetensors'))).tensors;
+  const visual: TensorMap = new Map([...oa].filter(([k]) => k.startsWith('visual.')));
+  const a = await loadEncoderCheckpoint(visual, { heads: 2 });
+  close(await a.encoder.eval().forward(tokens()).float32(), ref.openai_clip.encode_out, 'OpenAI CLIP visual-only file as encoder');
+  const hf = (await readCheckpointFile(join(FX, 'hf_clip/model.safetensors'))).tensors;
+  const vision: TensorMap = new Map([...hf].filter(([k]) => k.startsWith('vision_model.')));
+  const b = await loadEncoderCheckpoint(vision, { hfConfig: join(FX, 'hf_clip/config.json') });
+  assert.equal(b.config.numHeads, 2);
+  close(await b.encoder.eval().forward(tokens()).float32(), ref.hf_clip.encode_out, 'HF CLIPVisionModel file as encoder');
+});
+
 test('mapping report: missing / unexpected / mis-shaped keys on a broken file; strict throws and loads nothing', async () => {
   const { tensors } = await readCheckpointFile(join(FX, 'vit.safetensors'));
   const broken: TensorMap = new Map(tensors);

@@ -226,9 +226,23 @@ export function inferEncoderConfig(t: TensorMap, format: CheckpointFormat, opts:
       const c = inferVitConfig(t, opts);
       return { dim: c.dim, depth: c.depth, numHeads: c.numHeads, mlpRatio: c.mlpRatio, eps: 1e-6, qkvBias: t.has('blocks.0.attn.qkv.bias') };
     }
-    case 'openai-clip': case 'hf-clip': {
-      const c = inferClipConfig(t, format, opts);
-      return { dim: c.vision.width, depth: c.vision.layers, numHeads: c.vision.heads, mlpRatio: 4, eps: c.eps, qkvBias: true, act: c.act };
+    case 'openai-clip': {
+      // From the vision tower's blocks alone (a visual-only file works too).
+      const name = 'OpenAI CLIP vision tower';
+      const dim = need(t, 'visual.transformer.resblocks.0.attn.in_proj_weight', 2, name, src)[1]!;
+      const hidden = need(t, 'visual.transformer.resblocks.0.mlp.c_fc.weight', 2, name, src)[0]!;
+      return { dim, depth: countIndexed(t, /^visual\.transformer\.resblocks\.(\d+)\.attn\.in_proj_weight$/), numHeads: headsFor(dim, opts.visionHeads ?? opts.heads, name, src), mlpRatio: hidden / dim, eps: 1e-5, qkvBias: true, act: 'quick_gelu' };
+    }
+    case 'hf-clip': {
+      const name = 'HF CLIP vision tower';
+      const cfg = typeof opts.hfConfig === 'string' ? readHfConfig(opts.hfConfig) : opts.hfConfig;
+      const vc = cfg?.vision_config ?? {};
+      const dim = need(t, 'vision_model.encoder.layers.0.self_attn.q_proj.weight', 2, name, src)[1]!;
+      const hidden = need(t, 'vision_model.encoder.layers.0.mlp.fc1.weight', 2, name, src)[0]!;
+      return {
+        dim, depth: countIndexed(t, /^vision_model\.encoder\.layers\.(\d+)\.self_attn\.q_proj\.weight$/), numHeads: headsFor(dim, opts.visionHeads ?? opts.heads ?? vc.num_attention_heads, name, src),
+        mlpRatio: hidden / dim, eps: vc.layer_norm_eps ?? 1e-5, qkvBias: true, act: hfAct(vc.hidden_act, 'vision_config'),
+      };
     }
   }
 }
