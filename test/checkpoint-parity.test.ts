@@ -30,7 +30,7 @@ const TOL = 1e-4;
 const FILES = {
   meta: ['meta.safetensors', 'meta.pth'],
   vit: ['vit.safetensors', 'vit.pth'],
-  openai: ['openai_clip.safetensors', 'openai_clip.pth'],
+  openai: ['openai_clip.safetensors', 'openai_clip.pth', 'openai_clip_jit.pt'],
   hf: ['hf_clip/model.safetensors', 'hf_clip/pytorch_model.bin'],
 };
 
@@ -65,9 +65,19 @@ test('formats are detected from key names', async () => {
   assert.throws(() => detectCheckpointFormat(['encoder.layer.0.attention.self.query.weight']), /unrecognised key layout \(keys: encoder\.layer\.0\.attention\.self\.query\.weight\)\. Known layouts: Meta-Transformer/);
 });
 
-test('TorchScript archives (OpenAI\'s released .pt format) are refused with the conversion to a state dict', async () => {
-  await assert.rejects(readCheckpointFile(join(FX, 'torchscript.pt')), /torchscript\.pt' is a TorchScript archive \(torch\.jit\.save; OpenAI's released CLIP \.pt files are\).*torch\.jit\.load\('.*torchscript\.pt', map_location='cpu'\)\.state_dict\(\)/);
-  await assert.rejects(readEncoderFile(join(FX, 'torchscript.pt')), /TorchScript archive/);
+test('TorchScript archive (torch.jit.save, OpenAI\'s release format): read as its module tree\'s state dict', async () => {
+  const jit = await readCheckpointFile(join(FX, 'openai_clip_jit.pt'));
+  assert.equal(jit.format, 'openai-clip');
+  const sd = (await readCheckpointFile(join(FX, 'openai_clip.safetensors'))).tensors;
+  // Same tensors as the state-dict copy (float16 in the archive), plus the JIT-only int buffers.
+  assert.deepEqual([...jit.tensors.keys()].filter((k) => !sd.has(k)).sort(), ['context_length', 'input_resolution', 'vocab_size']);
+  for (const [k, t] of sd) assert.deepEqual((jit.tensors.get(k) as { data: Float32Array }).data, (t as { data: Float32Array }).data, k);
+  assert.equal((jit.tensors.get('input_resolution') as { data: BigInt64Array }).data[0], 16n);
+  const { model, report } = await loadClip(join(FX, 'openai_clip_jit.pt'), { heads: 2 });
+  assert.deepEqual([report.missing, report.unexpected, report.unused.sort()], [[], [], ['context_length', 'input_resolution', 'vocab_size']]);
+  await checkClip(model, ref.openai_clip, ref.openai_clip, 'OpenAI CLIP (openai_clip_jit.pt, TorchScript)');
+  const enc = await readEncoderFile(join(FX, 'openai_clip_jit.pt'), undefined, { heads: 2 });
+  assert.deepEqual([enc.format, enc.config.act, enc.tensors.size], ['openai-clip', 'quick_gelu', 24]);
 });
 
 test('Meta-Transformer encoder file: config inferred, forward matches torch', async () => {

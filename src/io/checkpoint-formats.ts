@@ -16,7 +16,7 @@
 // in_proj and the projections transposed), 'vit' (src/encoders/vit.ts, timm names) and 'encoder' (the
 // Meta-Transformer encoder, timm block names `{i}.norm1...`: from any format, a file's blocks, for CLIP the
 // vision tower's resblocks; the rest of the file is reported as `unused`).
-// Files: safetensors and torch.save archives (src/io/torch-checkpoint.ts); TorchScript archives are refused.
+// Files: safetensors, torch.save archives (src/io/torch-checkpoint.ts) and TorchScript archives (src/io/torchscript.ts).
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AnyTypedArray } from '../engine/dtype.js';
@@ -28,6 +28,7 @@ import { MetaTransformerEncoder, type MetaEncoderConfig } from '../encoders/meta
 import { VisionTransformer, resamplePosEmbed, type VitConfig } from '../encoders/vit.js';
 import { readSafetensors, type StoredTensor, type TensorSource } from './safetensors.js';
 import { readTorchCheckpoint } from './torch-checkpoint.js';
+import { isTorchScriptZip, readTorchScriptArchive } from './torchscript.js';
 import { ZIP_TAIL_BYTES, parseCentralDirectory, parseZip64End, parseZipTail } from './zip.js';
 import { StateDictError, applyStateDict, type LoadStateDictResult, type MismatchedKey } from './state-dict.js';
 
@@ -539,9 +540,7 @@ function zipEntryNames(path: string): string[] {
 
 /** torch.jit.save archives hold code/ and constants.pkl next to data.pkl (torch.save archives do not). */
 export function isTorchScriptArchive(path: string): boolean {
-  try {
-    return zipEntryNames(path).some((n) => /(^|\/)constants\.pkl$/.test(n) || /(^|\/)code\//.test(n));
-  } catch { return false; }
+  try { return isTorchScriptZip(zipEntryNames(path)); } catch { return false; }
 }
 
 /**
@@ -549,7 +548,7 @@ export function isTorchScriptArchive(path: string): boolean {
  * read by src/io/torch-checkpoint.ts without executing the pickle, wrappers such as {'state_dict': ...}
  * unwrapped). A 'module.' / 'model.' prefix shared by every key is stripped and the format detected. For an HF
  * CLIP file, a `config.json` in the same folder is read too. TorchScript archives (torch.jit.save, e.g.
- * OpenAI's released `ViT-B-16.pt`) are refused with the one-line conversion to a state dict.
+ * OpenAI's released `ViT-B-16.pt`) are read as the state dict of their module tree (src/io/torchscript.ts).
  */
 export async function readCheckpointFile(path: string): Promise<CheckpointFile> {
   if (!existsSync(path)) throw new CheckpointFormatError(`checkpoint '${path}' does not exist`);
@@ -558,13 +557,8 @@ export async function readCheckpointFile(path: string): Promise<CheckpointFile> 
   const isZip = head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
   let tensors: TensorMap;
   if (isZip || head[0] === 0x80 || (PICKLE_EXTS.includes(ext) && !looksLikeSafetensors(head, size))) {
-    if (isZip && isTorchScriptArchive(path)) {
-      throw new CheckpointFormatError(`'${path}' is a TorchScript archive (torch.jit.save; OpenAI's released CLIP .pt files are): its weights live in a serialized ` +
-        `program, not a state dict, and are not read. Convert it once with python: import torch; ` +
-        `torch.save({k: v.float() for k, v in torch.jit.load('${path}', map_location='cpu').state_dict().items()}, 'state_dict.pth') ` +
-        `(or clip.load(name, jit=False)[0].state_dict()), then load state_dict.pth`);
-    }
-    tensors = await readTorchCheckpoint(path);
+    // TorchScript archives (torch.jit.save: OpenAI's released CLIP .pt files) hold a module tree, not a state dict.
+    tensors = isZip && isTorchScriptArchive(path) ? readTorchScriptArchive(path) : await readTorchCheckpoint(path);
   } else {
     tensors = (await readSafetensors(path)).tensors;
   }
