@@ -50,6 +50,9 @@ const f32 = (shape: number[], data: number[]): Tensor => new Tensor(shape, 'floa
 const i64 = (shape: number[], data: number[]): Tensor => new Tensor(shape, 'int64', BigInt64Array.from(data, (v) => BigInt(v)));
 const tokens = (): Tensor => f32([2, 5, 32], ref.meta.tokens);
 
+let dir = '';
+before(() => { dir = mkdtempSync(join(tmpdir(), 'omni-ckpt-')); });
+after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 after(() => { console.log(`checkpoint parity max-abs errors: ${JSON.stringify(measured)}`); });
 
 test('formats are detected from key names', async () => {
@@ -78,6 +81,17 @@ test('TorchScript archive (torch.jit.save, OpenAI\'s release format): read as it
   await checkClip(model, ref.openai_clip, ref.openai_clip, 'OpenAI CLIP (openai_clip_jit.pt, TorchScript)');
   const enc = await readEncoderFile(join(FX, 'openai_clip_jit.pt'), undefined, { heads: 2 });
   assert.deepEqual([enc.format, enc.config.act, enc.tensors.size], ['openai-clip', 'quick_gelu', 24]);
+});
+
+test('a TorchScript archive whose data.pkl names os.system is refused before anything runs', async () => {
+  const { writeZipSync } = await import('../src/io/zip.js');
+  const evil = join(dir, 'evil_jit.pt');
+  const pkl = Uint8Array.from(Buffer.from('\x80\x02cos\nsystem\nX\x1b\x00\x00\x00touch /tmp/omniformer-pwned\x85R.', 'latin1'));
+  writeZipSync(evil, [
+    { name: 'm/data.pkl', chunks: [pkl] }, { name: 'm/constants.pkl', chunks: [Uint8Array.of(0x80, 0x02, 0x29, 0x2e)] },
+    { name: 'm/code/__torch__.py', chunks: [new TextEncoder().encode('class M(Module):\n  pass\n')] }, { name: 'm/version', chunks: [new TextEncoder().encode('3\n')] },
+  ]);
+  await assert.rejects(readCheckpointFile(evil), /TorchScript archive '.*evil_jit\.pt': .*refusing to load global 'os\.system'/);
 });
 
 test('Meta-Transformer encoder file: config inferred, forward matches torch', async () => {
@@ -241,9 +255,6 @@ test('readEncoderFile maps timm / CLIP blocks to encoder keys (eps and activatio
 // ---- CLI ----
 
 const bin = join(root, 'bin', 'omniformer.js');
-let dir = '';
-before(() => { dir = mkdtempSync(join(tmpdir(), 'omni-ckpt-')); });
-after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
