@@ -6,16 +6,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readSafetensors, readTorchCheckpoint, type StoredTensor } from '../src/index.js';
+import { readNpy, readSafetensors, readTorchCheckpoint, writeNpy, writeTorchCheckpointSync, type StoredTensor } from '../src/index.js';
+import { Generator } from '../src/engine/functional/random.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'omniformer.js');
 const fixtures = join(root, 'test', 'fixtures', 'pth');
 
 interface Result { code: number | null; stdout: string; stderr: string }
-function cli(args: string[]): Promise<Result> {
+function cli(args: string[], command = 'convert'): Promise<Result> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, 'convert', ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
+    const p = spawn(process.execPath, [bin, command, ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += String(d); });
     p.stderr.on('data', (d) => { stderr += String(d); });
@@ -96,6 +97,44 @@ test('convert refuses malicious and broken files with a clear error and writes n
     assert.equal(exists.code, 1);
     assert.match(exists.stderr, /exists; pass --force/);
     assert.equal((await cli([join(fixtures, 'zip.pth'), out, '--force'])).code, 0);
+    // a custom class next to the weights: refused, or read with --inert-globals and a warning naming it
+    const ck = await cli([join(fixtures, 'custom_class.ckpt'), out, '--force']);
+    assert.equal(ck.code, 1);
+    assert.match(ck.stderr, /refusing to load global '__main__\.HParams'/);
+    const inert = await cli([join(fixtures, 'custom_class.ckpt'), out, '--force', '--inert-globals']);
+    assert.equal(inert.code, 0, inert.stderr);
+    assert.match(inert.stderr, /warning: .* kept as inert stubs \(not imported, not run\): __main__\.HParams/);
+    assert.deepEqual([...(await readSafetensors(out)).tensors.keys()], ['w']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('encode --checkpoint takes the .pth directly and gives the same tokens as its safetensors conversion', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'omni-convert-enc-'));
+  try {
+    const D = 64, H = 4 * D, g = new Generator(11);
+    const sd: [string, { shape: number[]; data: Float32Array }][] = [];
+    for (let i = 0; i < 2; i++) {
+      for (const [k, shape] of [['norm1.weight', [D]], ['norm1.bias', [D]], ['attn.qkv.weight', [3 * D, D]], ['attn.qkv.bias', [3 * D]], ['attn.proj.weight', [D, D]],
+        ['attn.proj.bias', [D]], ['norm2.weight', [D]], ['norm2.bias', [D]], ['mlp.fc1.weight', [H, D]], ['mlp.fc1.bias', [H]], ['mlp.fc2.weight', [D, H]], ['mlp.fc2.bias', [D]]] as [string, number[]][]) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        sd.push([`module.${i}.${k}`, { shape, data: k.startsWith('norm') && k.endsWith('weight') ? new Float32Array(n).fill(1) : g.normalData(n).map((v) => v * 0.05) }]);
+      }
+    }
+    const pth = join(dir, 'enc.pth'), st = join(dir, 'enc.safetensors'), tokens = join(dir, 'tokens.npy');
+    writeTorchCheckpointSync(pth, sd);
+    await writeNpy(tokens, { shape: [2, 5, D], data: g.normalData(2 * 5 * D) });
+    assert.equal((await cli([pth, st, '--quiet'])).code, 0);
+    const a = await cli(['--checkpoint', pth, '--input', tokens, '--output', join(dir, 'a.npy')], 'encode');
+    assert.equal(a.code, 0, a.stderr);
+    const b = await cli(['--checkpoint', st, '--input', tokens, '--output', join(dir, 'b.npy')], 'encode');
+    assert.equal(b.code, 0, b.stderr);
+    const ya = await readNpy(join(dir, 'a.npy')), yb = await readNpy(join(dir, 'b.npy'));
+    assert.deepEqual(ya.shape, [2, 5, D]);
+    assert.ok(Buffer.from((ya.data as Float32Array).buffer).equals(Buffer.from((yb.data as Float32Array).buffer)), 'identical encoder outputs');
+    const x = (await readNpy(tokens)).data as Float32Array;
+    assert.ok((ya.data as Float32Array).some((v, i) => Math.abs(v - x[i]!) > 1e-3), 'the blocks changed the tokens');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -73,11 +73,11 @@ test('wrapper dicts are unwrapped and a DataParallel module. prefix stripped; ke
     assertMatchesTorch(info.tensors, file);
     assert.deepEqual(info.unwrapped, ['state_dict']);
     assert.equal(info.strippedPrefix, 'module.');
-    assert.deepEqual(info.topLevelKeys, ['epoch', 'state_dict', 'optimizer']);
+    assert.deepEqual(info.topLevelKeys, ['epoch', 'state_dict', 'optimizer', 'args']);
     const kept = await readTorchCheckpoint(p, { stripPrefix: false });
     assert.ok([...kept.keys()].every((k) => k.startsWith('module.')));
     assert.throws(() => readTorchCheckpointSync(p, { key: 'optimizer' }), /no tensors found under 'optimizer'/);
-    assert.throws(() => readTorchCheckpointSync(p, { key: 'nope' }), /key 'nope' is not in the file; top-level keys: epoch, state_dict, optimizer/);
+    assert.throws(() => readTorchCheckpointSync(p, { key: 'nope' }), /key 'nope' is not in the file; top-level keys: epoch, state_dict, optimizer, args/);
   }
 });
 
@@ -95,6 +95,25 @@ test('malicious and broken files are refused with a clear error, and nothing run
     await assert.rejects(readTorchCheckpoint(p), (e: unknown) => e instanceof TorchCheckpointError && e.message.includes(message));
   }
   assert.ok(!existsSync(PWNED), `${PWNED} must never be created`);
+});
+
+test("unknownGlobals: 'inert' reads tensors next to custom classes without importing or calling anything", async () => {
+  const ckpt = join(dir, 'custom_class.ckpt');
+  assert.throws(() => readTorchCheckpointSync(ckpt), /refusing to load global '__main__\.HParams'/, 'refused by default');
+  const info = await readTorchCheckpointInfo(ckpt, { unknownGlobals: 'inert' });
+  assert.deepEqual(info.inertGlobals, ['__main__.HParams']);
+  assert.deepEqual(info.unwrapped, ['state_dict']);
+  assert.deepEqual(info.tensors.get('w')!.shape, [2, 3]);
+  assert.deepEqual([...info.tensors.get('w')!.data as Float32Array], [0, 1, 2, 3, 4, 5]);
+  // the same mode on the malicious files: still nothing runs; stubs in the state dict are skipped
+  if (existsSync(PWNED)) unlinkSync(PWNED);
+  const nested = readTorchCheckpointInfoSync(join(dir, 'evil_nested.pth'), { unknownGlobals: 'inert' });
+  assert.deepEqual(nested.inertGlobals, ['subprocess.call']);
+  assert.deepEqual([...nested.tensors.keys()], ['a']);
+  assert.deepEqual(nested.skipped, ['extra']);
+  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_os_system.pth'), { unknownGlobals: 'inert' }), /top-level object is not a dict \(got <os\.system object>\)/);
+  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_posix_reduce.pth'), { unknownGlobals: 'inert' }), /storage keys: pickle truncated/, 'parses as a stub, then the file ends');
+  assert.ok(!existsSync(PWNED));
 });
 
 test('pickle VM: allowlist, protocol 0 INST, malformed streams and a mutation fuzz that never hangs', () => {
@@ -142,6 +161,32 @@ test('pickle VM: allowlist, protocol 0 INST, malformed streams and a mutation fu
   assert.equal(parsed + refused, 2000);
   assert.ok(refused > 1000, `most mutants are refused (${refused})`);
   assert.ok(performance.now() - t0 < 20000, 'the fuzz finishes quickly');
+});
+
+test('file fuzz: corrupted and cut checkpoints fail with TorchCheckpointError only', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'omni-pth-fuzz-'));
+  try {
+    const g = new Generator(2);
+    const r = g.intData(4 * 4 * 400 * 6, 0, 1 << 30);
+    let n = 0, failed = 0;
+    const next = (): number => Number(r[n++]!);
+    const p = join(tmp, 'f.pth');
+    for (const file of ['zip.pth', 'legacy.pth', 'wrapped.pth', 'wrapped_legacy.pth']) {
+      const orig = readFileSync(join(dir, file));
+      for (let i = 0; i < 250; i++) {
+        const m = Buffer.from(orig);
+        for (let j = 0; j < 3; j++) m[next() % m.length] = next() & 255;
+        writeFileSync(p, i % 4 === 0 ? m.subarray(0, next() % m.length) : m);
+        try { readTorchCheckpointSync(p); } catch (e) {
+          assert.ok(e instanceof TorchCheckpointError, `${file} mutant ${i}: ${String(e)}`);
+          failed++;
+        }
+      }
+    }
+    assert.ok(failed > 250, `many mutants are refused (${failed} of 1000)`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('writeTorchCheckpoint round trip (sync and async), 64-byte aligned stored entries, loadStateDict from a .pth path', async () => {

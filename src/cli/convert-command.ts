@@ -32,10 +32,11 @@ function progress(label: string, quiet: boolean): ((done: number, total: number)
 export const CONVERT_COMMAND: Command = {
   name: 'convert',
   summary: 'Convert weights between PyTorch checkpoints (.pth/.pt/.bin/.ckpt) and safetensors, without running pickled code.',
-  usage: 'omniformer convert IN OUT [--key KEY] [--keep-prefix] [--force] [--json]',
+  usage: 'omniformer convert IN OUT [--key KEY] [--keep-prefix] [--inert-globals] [--force] [--json]',
   options: {
     key: { type: 'string', description: "wrapper key holding the state dict (default: the first of state_dict, model, module, ... that holds tensors)", valueName: 'KEY' },
     'keep-prefix': { type: 'boolean', description: "keep a DataParallel 'module.' prefix (stripped by default when every key has it)" },
+    'inert-globals': { type: 'boolean', description: 'turn Python classes off the allowlist into inert stubs (never imported or run) instead of refusing the file, e.g. for a Lightning .ckpt; they are listed on stderr' },
     force: { type: 'boolean', description: 'overwrite OUT if it exists' },
     quiet: { type: 'boolean', description: 'no progress on stderr' },
     json: { type: 'boolean', description: 'print one JSON object (the summary) on stdout' },
@@ -44,11 +45,12 @@ export const CONVERT_COMMAND: Command = {
     'omniformer convert Meta-Transformer_base_patch16_encoder.pth encoder.safetensors',
     'omniformer convert checkpoint.pth weights.safetensors --key state_dict_ema',
     'omniformer convert encoder.safetensors encoder.pth',
+    'omniformer convert lightning.ckpt weights.safetensors --inert-globals',
   ],
   details: [
     'PyTorch files are read without executing them: only tensors, storages, dtypes, plain containers and numpy',
     'scalars may appear in the pickle; any other Python global (os.system, builtins.eval, a pickled nn.Module, ...)',
-    'is refused. Both torch.save formats are read (zip, and the legacy one of _use_new_zipfile_serialization=False).',
+    'is refused (or, with --inert-globals, kept as an inert stub and listed). Both torch.save formats are read (zip, and the legacy one of _use_new_zipfile_serialization=False).',
     'Tensors are written as float32 (float16 / bfloat16 / float64 widen or round to it), int64 (all integer types)',
     'and bool; the .pth written is the zip format torch.load reads. Entries that are not tensors are left out.',
   ].join('\n'),
@@ -66,9 +68,12 @@ export const CONVERT_COMMAND: Command = {
     try {
       let tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array | Uint8Array }>;
       if (from === 'torch') {
-        const info = await io.readTorchCheckpointInfo(input, { key: o.key as string | undefined, stripPrefix: !o['keep-prefix'], onProgress: progress('reading', quiet) });
+        const info = await io.readTorchCheckpointInfo(input, {
+          key: o.key as string | undefined, stripPrefix: !o['keep-prefix'], onProgress: progress('reading', quiet), unknownGlobals: o['inert-globals'] ? 'inert' : 'refuse',
+        });
         tensors = info.tensors;
-        Object.assign(summary, { format: info.format, unwrapped: info.unwrapped, strippedPrefix: info.strippedPrefix, dtypeCounts: info.dtypeCounts, skipped: info.skipped });
+        if (info.inertGlobals.length) console.error(`omniformer convert: warning: '${input}' names Python globals off the allowlist, kept as inert stubs (not imported, not run): ${info.inertGlobals.join(', ')}`);
+        Object.assign(summary, { format: info.format, unwrapped: info.unwrapped, strippedPrefix: info.strippedPrefix, dtypeCounts: info.dtypeCounts, skipped: info.skipped, inertGlobals: info.inertGlobals });
       } else {
         if (o.key !== undefined) throw new UsageError('--key applies to PyTorch inputs only');
         const c = await io.readSafetensors(input);

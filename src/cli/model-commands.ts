@@ -279,7 +279,7 @@ const encode: Command = {
   summary: 'Run the shared Meta-Transformer encoder alone on raw tokens [B, N, D] from a float32 .npy file.',
   usage: 'omniformer encode --checkpoint FILE --input TOKENS.npy --output OUT.npy [--size base|large|small|tiny] [--heads N]',
   options: {
-    checkpoint: { type: 'string', description: 'encoder weights: a Meta-Transformer encoder (keys 0.attn.qkv.weight ..., optionally blocks.), a timm ViT (its blocks), or an OpenAI / HF CLIP (its vision tower\'s blocks); safetensors or PyTorch', valueName: 'FILE' },
+    checkpoint: { type: 'string', description: 'encoder weights: a Meta-Transformer encoder (keys 0.attn.qkv.weight ..., optionally blocks.), a timm ViT (its blocks), or an OpenAI / HF CLIP (its vision tower\'s blocks); safetensors, PyTorch .pth/.pt/.bin or TorchScript, read without running them', valueName: 'FILE' },
     input: { type: 'string', description: 'tokens [B, N, D] as a float .npy file', valueName: 'TOKENS.npy' },
     output: { type: 'string', description: 'where to write the encoded tokens (float32 [B, N, D])', valueName: 'OUT.npy' },
     size: { type: 'string', description: 'encoder size: base | large | small | tiny (default: inferred from the checkpoint)', valueName: 'SIZE' },

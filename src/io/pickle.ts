@@ -21,10 +21,15 @@ export class PyGlobal {
   get qualified(): string { return `${this.module}.${this.name}`; }
 }
 
-/** A plain attribute bag for data-only classes (argparse.Namespace); `dict` is its state after BUILD. */
+/** A plain attribute bag for data-only classes (argparse.Namespace) and inert stubs; `dict` is its state after BUILD. */
 export class PyObject {
   dict: Map<unknown, unknown> = new Map();
+  /** Items appended by APPEND(S) (list subclasses). */
+  items: unknown[] = [];
+  /** BUILD state that is not a dict. */
+  state: unknown = undefined;
   constructor(readonly className: string, readonly args: unknown[] = []) {}
+  toString(): string { return `<${this.className} object>`; }
 }
 
 /** A numpy dtype as pickled by numpy (`numpy.dtype('f8', False, True)` then BUILD with the byte order). */
@@ -56,12 +61,20 @@ export interface UnpickleOptions {
   source?: string;
   /** Byte offset where the pickle starts inside `bytes` (default 0). */
   offset?: number;
+  /**
+   * 'refuse' (default): a global off the allowlist is an error. 'inert': it becomes an inert PyObject stub
+   * (its name, call arguments and state recorded, nothing imported or run), for files whose tensors sit next
+   * to custom classes (Lightning hyper-parameters, ...). The names are listed in `UnpickleResult.inert`.
+   */
+  unknownGlobals?: 'refuse' | 'inert';
 }
 
 export interface UnpickleResult {
   value: unknown;
   /** Offset just after STOP. */
   end: number;
+  /** Globals turned into inert stubs (unknownGlobals: 'inert'), in order of appearance. */
+  inert: string[];
 }
 
 // Python 2 module names that Python 3's unpickler maps (fix_imports).
@@ -316,14 +329,21 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     const items = stack.splice(m);
     return items;
   };
+  const inert: string[] = [];
+  const inertMode = opts.unknownGlobals === 'inert';
   const resolveGlobal = (moduleName: string, name: string): unknown => {
     const mod = PY2_MODULES[moduleName] ?? moduleName;
     const q = `${mod}.${name}`;
     if (handlers[q] || tags.has(q)) return new PyGlobal(mod, name);
+    if (inertMode) {
+      if (!inert.includes(q)) inert.push(q);
+      return new PyObject(q); // a stub: calling it records its arguments, nothing else
+    }
     throw new PickleError(`${src}refusing to load global '${q}': it is not on the allowlist of data-only types ` +
       '(a pickle can name any Python callable; only tensors, storages, dtypes, containers and numpy scalars are accepted)');
   };
   const call = (fn: unknown, args: unknown): unknown => {
+    if (inertMode && fn instanceof PyObject) return new PyObject(fn.className, Array.isArray(args) ? [...args] : [args]);
     if (!(fn instanceof PyGlobal)) return fail(`cannot call ${pyRepr(fn)}: only allowlisted globals can be called`);
     if (!Array.isArray(args)) return fail(`arguments of ${fn.qualified} must be a tuple, got ${pyRepr(args)}`);
     const h = handlers[fn.qualified];
@@ -342,6 +362,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     for (let i = 0; i < items.length; i += 2) (d as Map<unknown, unknown>).set(hashKey(items[i]), items[i + 1]);
   };
   const appendItems = (l: unknown, items: unknown[]): void => {
+    if (l instanceof PyObject) { l.items.push(...items); return; }
     if (!Array.isArray(l) || l instanceof PyTuple) fail(`APPEND(S) on ${pyRepr(l)}, expected a list`);
     for (const x of items) (l as unknown[]).push(x);
   };
@@ -361,7 +382,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       case OP.STOP: {
         const v = pop();
         if (stack.length) fail(`${stack.length} item(s) left on the stack after STOP`);
-        return { value: v, end: pos };
+        return { value: v, end: pos, inert };
       }
       case OP.MARK: marks.push(stack.length); break;
       case OP.POP: if (marks.length && stack.length === marks[marks.length - 1]) marks.pop(); else pop(); break;
@@ -440,6 +461,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         } else if (obj instanceof PyObject) {
           const d = Array.isArray(state) ? state[0] : state;
           if (d instanceof Map) for (const [k, v] of d) obj.dict.set(k, v);
+          else obj.state = state;
         } else if (obj instanceof Map) {
           // OrderedDict `__dict__` (a state dict's `_metadata`): kept aside, not applied.
           (obj as Map<unknown, unknown> & { pyState?: unknown }).pyState = state;

@@ -10,8 +10,9 @@
 // state dict are read (an optimizer state next to it in a wrapper costs nothing).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
 import type { AnyTypedArray } from '../engine/dtype.js';
-import { PickleError, PickleTruncatedError, PyGlobal, unpickle, type GlobalHandler } from './pickle.js';
+import { PickleError, PickleTruncatedError, PyGlobal, PyObject, unpickle, type GlobalHandler } from './pickle.js';
 import { f16ToF32, bf16ToF32, type SafetensorsDtype, type StoredTensor } from './safetensors.js';
 import { ZIP_TAIL_BYTES, ZipError, inflateEntry, localDataOffset, parseCentralDirectory, parseZip64End, parseZipTail, type ZipEntry } from './zip.js';
 
@@ -58,6 +59,12 @@ export interface TorchCheckpointOptions {
   stripPrefix?: boolean;
   /** Called after each storage is read: bytes read so far and the total to read. */
   onProgress?: (read: number, total: number) => void;
+  /**
+   * 'refuse' (default): any global off the allowlist fails the whole file. 'inert': such globals become inert
+   * stubs (never imported or called) and are listed in `inertGlobals`; useful for checkpoints whose tensors sit
+   * next to custom classes (a Lightning .ckpt's hyper-parameters). Stubs inside the state dict are skipped.
+   */
+  unknownGlobals?: 'refuse' | 'inert';
 }
 
 export interface TorchCheckpointInfo {
@@ -78,6 +85,8 @@ export interface TorchCheckpointInfo {
   parameters: number;
   /** Sum of the stored bytes of the selected tensors. */
   bytes: number;
+  /** Globals off the allowlist that were turned into inert stubs (only with unknownGlobals: 'inert'). */
+  inertGlobals: string[];
 }
 
 const WRAPPER_KEYS = ['state_dict', 'model', 'module', 'model_state_dict', 'model_state', 'network', 'net', 'params', 'weights', 'state_dict_ema', 'model_ema', 'ema'];
@@ -140,6 +149,7 @@ function storageLoader(legacy: boolean): { load: (pid: unknown) => StorageRef; s
     } else if (root.dtype !== info[0]) throw new PickleError(`storage '${k}' is used as both ${root.dtype} and ${info[0]}`);
     if (legacy && view !== undefined && view !== null) {
       // old torch storage views: (view_key, offset, view_size) into the root storage
+      if (!Array.isArray(view) || view.length !== 3) throw new PickleError(`storage '${k}': bad view metadata ${String(view)}`);
       const [vk, off, vsize] = view as unknown[];
       if (!int(off) || !int(vsize) || off < 0 || vsize < 0 || off + vsize > numel) throw new PickleError(`storage view '${String(vk)}' [${String(off)}, +${String(vsize)}) exceeds its root storage '${k}' of ${numel} elements`);
       return new StorageRef(String(vk), info[0], vsize, String(location), off, k);
@@ -149,9 +159,9 @@ function storageLoader(legacy: boolean): { load: (pid: unknown) => StorageRef; s
   return { load, storages };
 }
 
-function unpickleCheckpoint(bytes: Uint8Array, legacy: boolean, source: string, offset = 0): { value: unknown; end: number; storages: Map<string, StorageRef> } {
+function unpickleCheckpoint(bytes: Uint8Array, legacy: boolean, source: string, opts: TorchCheckpointOptions, offset = 0): { value: unknown; end: number; inert: string[]; storages: Map<string, StorageRef> } {
   const { load, storages } = storageLoader(legacy);
-  const r = unpickle(bytes, { persistentLoad: load, globals: TENSOR_GLOBALS, source, offset });
+  const r = unpickle(bytes, { persistentLoad: load, globals: TENSOR_GLOBALS, source, offset, unknownGlobals: opts.unknownGlobals ?? 'refuse' });
   return { ...r, storages };
 }
 
@@ -162,7 +172,7 @@ const hasTensors = (m: Map<unknown, unknown>): boolean => { for (const v of m.va
 
 function selectStateDict(root: unknown, file: string, opts: TorchCheckpointOptions): { dict: Map<unknown, unknown>; unwrapped: string[]; topLevelKeys: string[] } {
   if (root instanceof TensorRef) throw new TorchCheckpointError(file, 'holds a single tensor, not a state dict');
-  if (!(root instanceof Map)) throw new TorchCheckpointError(file, `top-level object is not a dict (got ${Array.isArray(root) ? 'a list/tuple' : typeof root})`);
+  if (!(root instanceof Map)) throw new TorchCheckpointError(file, `top-level object is not a dict (got ${root instanceof PyObject ? String(root) : Array.isArray(root) ? 'a list/tuple' : typeof root})`);
   const topLevelKeys = [...root.keys()].map(keyName);
   const unwrapped: string[] = [];
   let cur: Map<unknown, unknown> = root;
@@ -302,7 +312,7 @@ function* materialise(file: string, fileSize: number, entries: [string, TensorRe
   return new Map(entries.map(([k]) => [k, out.get(k)!]));
 }
 
-function finish(file: string, root: unknown, opts: TorchCheckpointOptions): { entries: [string, TensorRef][]; info: Omit<TorchCheckpointInfo, 'tensors' | 'format' | 'bytes'> } {
+function finish(file: string, root: unknown, opts: TorchCheckpointOptions): { entries: [string, TensorRef][]; info: Omit<TorchCheckpointInfo, 'tensors' | 'format' | 'bytes' | 'inertGlobals'> } {
   const { dict, unwrapped, topLevelKeys } = selectStateDict(root, file, opts);
   const entries: [string, TensorRef][] = [];
   const skipped: string[] = [];
@@ -338,6 +348,9 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name)) ?? entries.find((e) => e.name.endsWith('data.pkl'));
   if (!pkl) throw new TorchCheckpointError(file, `zip archive without a data.pkl entry (entries: ${entries.slice(0, 8).map((e) => e.name).join(', ')}): not a torch.save file`);
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
+  if (byName.has(`${prefix}constants.pkl`) || entries.some((e) => e.name.startsWith(`${prefix}code/`))) {
+    throw new TorchCheckpointError(file, 'is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save its state_dict() with torch.save instead');
+  }
   function* entryBytes(e: ZipEntry, what: string): Plan<{ pos: number; bytes: Uint8Array | null }> {
     if (e.localHeaderOffset + 30 > size) throw new TorchCheckpointError(file, `${what} '${e.name}': local header offset ${e.localHeaderOffset} lies beyond the end of the file (${size} bytes)`);
     const pos = localDataOffset(yield { pos: e.localHeaderOffset, len: 30 }, e);
@@ -353,9 +366,9 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
   if (pkl.size > MAX_PICKLE_BYTES) throw new TorchCheckpointError(file, `'${pkl.name}' declares ${pkl.size} bytes, more than the ${MAX_PICKLE_BYTES}-byte limit for a checkpoint's pickle`);
   const { pos: pklPos } = yield* entryBytes(pkl, 'entry');
   const pklBytes = inflateEntry(pkl, yield { pos: pklPos, len: pkl.compressedSize });
-  let root: unknown;
+  let root: unknown, inertGlobals: string[];
   try {
-    ({ value: root } = unpickleCheckpoint(pklBytes, false, pkl.name));
+    ({ value: root, inert: inertGlobals } = unpickleCheckpoint(pklBytes, false, pkl.name, opts));
   } catch (e) {
     if (e instanceof PickleError) throw new TorchCheckpointError(file, e.message, { cause: e });
     throw e;
@@ -369,7 +382,7 @@ function* readZip(file: string, size: number, opts: TorchCheckpointOptions): Pla
     return { pos, bytes: e.size, entry: e, name };
   }
   const data = yield* materialise(file, size, tensors, locate, opts);
-  return { format: 'zip', tensors: data, ...info, bytes: tensorBytes(tensors) };
+  return { format: 'zip', tensors: data, ...info, bytes: tensorBytes(tensors), inertGlobals };
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -389,7 +402,7 @@ function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): 
       if (proto.value !== 1001) throw new TorchCheckpointError(file, `legacy protocol version ${String(proto.value)} is not supported (expected 1001)`);
       const sys = unpickle(head, { offset: proto.end, source: 'system info' });
       if (sys.value instanceof Map && sys.value.get('little_endian') === false) throw new TorchCheckpointError(file, 'big-endian checkpoints are not supported');
-      const main = unpickleCheckpoint(head, true, 'object pickle', sys.end);
+      const main = unpickleCheckpoint(head, true, 'object pickle', opts, sys.end);
       const keysPickle = unpickle(head, { offset: main.end, source: 'storage keys' });
       const keys = keysPickle.value;
       if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' || int(k))) throw new TorchCheckpointError(file, 'the storage-key list is not a list of strings');
@@ -415,7 +428,7 @@ function* readLegacy(file: string, size: number, opts: TorchCheckpointOptions): 
         return loc;
       }
       const data = yield* materialise(file, size, tensors, locate, opts);
-      return { format: 'legacy', tensors: data, ...info, bytes: tensorBytes(tensors) };
+      return { format: 'legacy', tensors: data, ...info, bytes: tensorBytes(tensors), inertGlobals: main.inert };
     } catch (e) {
       if (e instanceof PickleTruncatedError && have < size) {
         // the pickles only describe tensors: a legitimate one is far below this, a hostile length field is not
@@ -455,9 +468,11 @@ function* readAny(file: string, size: number, opts: TorchCheckpointOptions): Pla
 // ---- drivers ----
 
 const CHUNK = 1 << 30;
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
 /** A fresh, 8-byte aligned buffer (not from Node's shared pool) so float32 / int64 views need no copy. */
-function fresh(len: number): Uint8Array {
+function fresh(file: string, len: number): Uint8Array {
+  if (len > MAX_LENGTH) throw new TorchCheckpointError(file, `a single storage of ${len} bytes exceeds the ${MAX_LENGTH}-byte limit of one buffer`);
   const b = Buffer.allocUnsafeSlow(len);
   return new Uint8Array(b.buffer, b.byteOffset, len);
 }
@@ -471,7 +486,7 @@ function runSync<T>(file: string, plan: (size: number) => Plan<T>): T {
     let r = it.next();
     while (!r.done) {
       const { pos, len } = r.value;
-      const buf = fresh(len);
+      const buf = fresh(file, len);
       let off = 0;
       while (off < len) {
         const got = readSync(fd, buf, off, Math.min(len - off, CHUNK), pos + off);
@@ -495,7 +510,7 @@ async function runAsync<T>(file: string, plan: (size: number) => Plan<T>): Promi
     let r = it.next();
     while (!r.done) {
       const { pos, len } = r.value;
-      const buf = fresh(len);
+      const buf = fresh(file, len);
       let off = 0;
       while (off < len) {
         const { bytesRead } = await handle.read(buf, off, Math.min(len - off, CHUNK), pos + off);
