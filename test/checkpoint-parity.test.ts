@@ -94,6 +94,37 @@ test('a TorchScript archive whose data.pkl names os.system is refused before any
   await assert.rejects(readCheckpointFile(evil), /TorchScript archive '.*evil_jit\.pt': .*refusing to load global 'os\.system'/);
 });
 
+test('full-size layouts: ViT-B/16 CLIP, timm vit_base_patch16_224 and the Meta-Transformer B16 / L14 configs inferred from shapes', async () => {
+  const { CLIP_VIT_B16 } = await import('../src/encoders/clip.js');
+  const { VIT_CONFIGS } = await import('../src/encoders/vit.js');
+  const { inferEncoderConfig, inferVitConfig } = await import('../src/io/checkpoint-formats.js');
+  const shapes = (entries: [string, number[]][]): TensorMap => new Map(entries.map(([k, shape]) => [k, { shape, data: new Float32Array(0) }]));
+  const block = (p: string, w: number): [string, number[]][] => [
+    [`${p}attn.in_proj_weight`, [3 * w, w]], [`${p}attn.in_proj_bias`, [3 * w]], [`${p}attn.out_proj.weight`, [w, w]], [`${p}ln_1.weight`, [w]],
+    [`${p}mlp.c_fc.weight`, [4 * w, w]], [`${p}mlp.c_proj.weight`, [w, 4 * w]], [`${p}ln_2.weight`, [w]],
+  ];
+  const range = (n: number): number[] => [...Array(n).keys()];
+  const openai = shapes([ // spec: OpenAI CLIP ViT-B/16 state dict
+    ['positional_embedding', [77, 512]], ['text_projection', [512, 512]], ['logit_scale', []], ['token_embedding.weight', [49408, 512]], ['ln_final.weight', [512]],
+    ['visual.class_embedding', [768]], ['visual.positional_embedding', [197, 768]], ['visual.proj', [768, 512]], ['visual.conv1.weight', [768, 3, 16, 16]],
+    ['input_resolution', []], ['context_length', []], ['vocab_size', []],
+    ...range(12).flatMap((i) => block(`transformer.resblocks.${i}.`, 512)), ...range(12).flatMap((i) => block(`visual.transformer.resblocks.${i}.`, 768)),
+  ]);
+  assert.equal(detectCheckpointFormat(openai), 'openai-clip');
+  assert.deepEqual(inferClipConfig(openai, 'openai-clip'), { ...CLIP_VIT_B16, vision: { ...CLIP_VIT_B16.vision, inChannels: 3 } });
+  assert.deepEqual(inferEncoderConfig(openai, 'openai-clip'), { dim: 768, depth: 12, numHeads: 12, mlpRatio: 4, eps: 1e-5, qkvBias: true, act: 'quick_gelu' });
+  const timm = shapes([
+    ['cls_token', [1, 1, 768]], ['pos_embed', [1, 197, 768]], ['patch_embed.proj.weight', [768, 3, 16, 16]], ['norm.weight', [768]], ['head.weight', [1000, 768]],
+    ...range(12).flatMap((i): [string, number[]][] => [[`blocks.${i}.attn.qkv.weight`, [2304, 768]], [`blocks.${i}.attn.qkv.bias`, [2304]], [`blocks.${i}.mlp.fc1.weight`, [3072, 768]]]),
+  ]);
+  assert.deepEqual(inferVitConfig(timm), { ...VIT_CONFIGS['vit-base-patch16-224'], numClasses: 1000 });
+  for (const [D, depth] of [[768, 12], [1024, 24]] as const) {
+    const meta = shapes(range(depth).flatMap((i): [string, number[]][] => [[`${i}.attn.qkv.weight`, [3 * D, D]], [`${i}.attn.qkv.bias`, [3 * D]], [`${i}.mlp.fc1.weight`, [4 * D, D]]]));
+    assert.equal(detectCheckpointFormat(meta), 'meta-transformer');
+    assert.deepEqual(inferEncoderConfig(meta, 'meta-transformer'), { dim: D, depth, numHeads: D / 64, mlpRatio: 4, eps: 1e-5, qkvBias: true });
+  }
+});
+
 test('Meta-Transformer encoder file: config inferred, forward matches torch', async () => {
   for (const f of FILES.meta) {
     const { encoder, config, report } = await loadEncoderCheckpoint(join(FX, f), { heads: 2 });
