@@ -128,7 +128,7 @@ const trainOptions: OptionSpecs = {
   data: { type: 'string', description: 'training data (formats below)', valueName: 'PATH' },
   task: { type: 'string', description: 'classification | regression | forecasting', default: 'classification', valueName: 'TASK' },
   target: { type: 'string', description: 'target column / manifest field (forecasting: the one channel to predict)', valueName: 'NAME' },
-  encoder: { type: 'string', description: 'shared encoder: tiny | small | base | large (seeded random init) or a safetensors FILE of the released weights', default: 'tiny', valueName: 'SIZE|FILE' },
+  encoder: { type: 'string', description: 'shared encoder: tiny | small | base | large (seeded random init) or a weights FILE (.safetensors / .pth: a Meta-Transformer encoder, or the blocks of a timm ViT or an OpenAI / HF CLIP vision tower)', default: 'tiny', valueName: 'SIZE|FILE' },
   unfreeze: { type: 'boolean', description: 'train the encoder too (default: frozen, the paper\'s "F" setting)' },
   ...backboneOptions,
   epochs: { type: 'number', description: 'epochs (default: the modality\'s recipe)', valueName: 'N' },
@@ -265,7 +265,7 @@ const embed: Command = {
     input: { type: 'strings', description: 'sample files of the modality (all of one shape)', valueName: 'FILE...' },
     output: { type: 'string', description: '.npy file to write', valueName: 'OUT.npy' },
     pool: { type: 'string', description: 'cls (token 0) | mean (over tokens, padding excluded) | none (all tokens)', default: 'mean', valueName: 'MODE' },
-    encoder: { type: 'string', description: 'tiny | small | base | large or a safetensors encoder FILE (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
+    encoder: { type: 'string', description: 'tiny | small | base | large or an encoder FILE: Meta-Transformer, timm ViT or CLIP weights, .safetensors / .pth (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
     run: { type: 'string', description: 'use the trained tokenizer and encoder of a run folder instead of a seeded random tokenizer', valueName: 'DIR' },
     ...backboneOptions,
     seed: { type: 'number', description: 'seed of the random tokenizer (without --run)', default: 0, valueName: 'N' },
@@ -300,22 +300,24 @@ const embed: Command = {
 const encode: Command = {
   name: 'encode',
   summary: 'Run the shared Meta-Transformer encoder alone on raw tokens [B, N, D] from a float32 .npy file.',
-  usage: 'omniformer encode --checkpoint FILE --input TOKENS.npy --output OUT.npy [--size base|large|small|tiny]',
+  usage: 'omniformer encode --checkpoint FILE --input TOKENS.npy --output OUT.npy [--size base|large|small|tiny] [--heads N]',
   options: {
-    checkpoint: { type: 'string', description: 'encoder weights (safetensors, or a PyTorch .pth/.pt/.bin read without running it; keys 0.attn.qkv.weight ... with or without a blocks. prefix)', valueName: 'FILE' },
+    checkpoint: { type: 'string', description: 'encoder weights: a Meta-Transformer encoder (keys 0.attn.qkv.weight ..., optionally blocks.), a timm ViT (its blocks), or an OpenAI / HF CLIP (its vision tower\'s blocks); safetensors, PyTorch .pth/.pt/.bin or TorchScript, read without running them', valueName: 'FILE' },
     input: { type: 'string', description: 'tokens [B, N, D] as a float .npy file', valueName: 'TOKENS.npy' },
     output: { type: 'string', description: 'where to write the encoded tokens (float32 [B, N, D])', valueName: 'OUT.npy' },
     size: { type: 'string', description: 'encoder size: base | large | small | tiny (default: inferred from the checkpoint)', valueName: 'SIZE' },
+    heads: { type: 'number', description: 'attention heads (default: an HF config.json\'s, else width / 64 as in every published model)', valueName: 'N' },
     'batch-size': { type: 'number', description: 'samples per run (default: all at once)', valueName: 'N' },
     json: { type: 'boolean', description: 'print one JSON object' },
   },
   examples: [
     'omniformer encode --checkpoint Meta-Transformer_base_patch16_encoder.safetensors --input tokens.npy --output encoded.npy',
     'omniformer encode --checkpoint large.safetensors --size large --input tokens.npy --output out.npy --batch-size 4',
+    'omniformer encode --checkpoint vit_base_patch16_224.safetensors --input tokens.npy --output out.npy   # timm ViT blocks',
   ],
   async run(o) {
     const { encodeRun } = await import('../pipeline/run.js');
-    const r = await encodeRun({ checkpoint: need(o, 'checkpoint'), input: need(o, 'input'), output: need(o, 'output'), size: o.size as string | undefined, batchSize: num(o, 'batch-size') });
+    const r = await encodeRun({ checkpoint: need(o, 'checkpoint'), input: need(o, 'input'), output: need(o, 'output'), size: o.size as string | undefined, batchSize: num(o, 'batch-size'), heads: num(o, 'heads') });
     if (o.json) console.log(JSON.stringify({ ...r, output: o.output }));
     else console.log(`wrote ${String(o.output)}: float32 [${r.shape.join(', ')}] (${r.size ?? 'custom'} encoder, ${r.depth} blocks, D = ${r.dim})`);
     return 0;

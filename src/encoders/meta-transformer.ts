@@ -6,8 +6,8 @@
 // are the state dict of a PyTorch `nn.Sequential(*blocks)`, so their keys carry no prefix:
 // `0.norm1.weight`, `0.attn.qkv.weight`, ..., `11.mlp.fc2.bias`. This class is a ModuleList of the blocks, so
 // its `stateDict()` names are exactly those. `loadEncoderWeights` also accepts keys with a `blocks.` prefix
-// (a timm VisionTransformer's trunk). The .pth files are Python pickles; convert them once to safetensors,
-// e.g. `safetensors.torch.save_file(torch.load(p, map_location='cpu'), out)`.
+// (a timm VisionTransformer's trunk), and reads the .pth files directly (src/io/torch-checkpoint.ts). Timm ViT
+// and CLIP files (their blocks as this encoder) go through `loadEncoderCheckpoint` (src/io/checkpoint-formats.ts).
 //
 // The encoder is frozen by default (the paper's "F" setting): frozen parameters are baked into compiled
 // graphs and get no gradients. `unfreeze()` switches to the "T" (tuned) setting.
@@ -40,6 +40,11 @@ export interface MetaEncoderConfig {
   /** LayerNorm epsilon of the blocks: 1e-5 (PyTorch's nn.LayerNorm default, as in every released module). */
   eps: number;
   qkvBias: boolean;
+  /**
+   * MLP activation: exact-erf GELU (every released Meta-Transformer and timm ViT) or QuickGELU x·σ(1.702x)
+   * (OpenAI CLIP towers used as the encoder). Default 'gelu'.
+   */
+  act?: 'gelu' | 'quick_gelu';
   /** Dropout after attention projection and in the MLP (0 in the reference). */
   drop?: number;
   attnDrop?: number;
@@ -85,6 +90,7 @@ function resolveConfig(config: MetaEncoderConfig | MetaEncoderSize): MetaEncoder
     if (!Number.isInteger(config[k]) || config[k] < 1) throw new ShapeError('MetaTransformerEncoder', `${k} must be a positive integer, got ${config[k]}`);
   }
   if (config.dim % config.numHeads) throw new ShapeError('MetaTransformerEncoder', `dim (${config.dim}) must be a multiple of numHeads (${config.numHeads})`);
+  if (config.act !== undefined && config.act !== 'gelu' && config.act !== 'quick_gelu') throw new ShapeError('MetaTransformerEncoder', `act must be 'gelu' or 'quick_gelu', got '${String(config.act)}'`);
   return { ...config };
 }
 
@@ -115,7 +121,7 @@ export class MetaTransformerEncoder extends ModuleList<TransformerBlock> {
     const g = opts.generator ?? defaultGenerator;
     const rate = c.dropPathRate ?? 0;
     super(Array.from({ length: c.depth }, (_, i) => new TransformerBlock(c.dim, c.numHeads, {
-      mlpRatio: c.mlpRatio, qkvBias: c.qkvBias, eps: c.eps, act: 'gelu', drop: c.drop ?? 0, attnDrop: c.attnDrop ?? 0,
+      mlpRatio: c.mlpRatio, qkvBias: c.qkvBias, eps: c.eps, act: c.act ?? 'gelu', drop: c.drop ?? 0, attnDrop: c.attnDrop ?? 0,
       dropPath: c.depth > 1 ? (rate * i) / (c.depth - 1) : rate, generator: g,
     })));
     this.config = c;

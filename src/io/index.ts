@@ -6,3 +6,4 @@ export { unpickle, PickleError, PickleTruncatedError, PyGlobal, type UnpickleOpt
 export * from './torch-checkpoint.js';
 export * from './torch-save.js';
 export { ZipError } from './zip.js';
+export * from './checkpoint-formats.js';

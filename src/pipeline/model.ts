@@ -13,12 +13,12 @@ import { ClassificationHead, RegressionHead } from '../heads/classification.js';
 import { GraphRegressionHead } from '../heads/graph.js';
 import { LinearForecastHead } from '../heads/forecast.js';
 import { poolTokens, type PoolMode } from '../heads/pooling.js';
-import { readSafetensors, type StoredTensor } from '../io/safetensors.js';
-import { readTorchCheckpoint } from '../io/torch-checkpoint.js';
+import type { StoredTensor } from '../io/safetensors.js';
+import { inferEncoderConfig, mapCheckpointKeys, readCheckpointFile, type CheckpointFile, type CheckpointFormat } from '../io/checkpoint-formats.js';
 import { Module } from '../nn/module.js';
 import type { Recipe, TaskKind } from '../train/recipes.js';
 import type { TaskBatchOutput, TrainerTask } from '../train/trainer.js';
-import { DataError, extOf } from './files.js';
+import { DataError } from './files.js';
 import { modalitySpec, type AnyTokenizer, type ModalitySpec, type TokenizerConfig } from './modalities.js';
 import type { RawSample } from './datasets.js';
 
@@ -36,14 +36,36 @@ export interface EncoderSpec {
 
 const BLOCK_KEY = /^(?:blocks\.)?(\d+)\.attn\.qkv\.weight$/;
 
-/** Read an encoder weights file and infer its configuration (D, depth, MLP width; heads from a named size or D/64). */
-export async function readEncoderFile(path: string, sizeHint?: string): Promise<{ tensors: Map<string, StoredTensor>; config: MetaEncoderConfig; size: string | null }> {
+/**
+ * Read an encoder weights file and infer its configuration (D, depth, MLP width; heads from a named size, the
+ * file's HF config.json, `opts.heads` or D/64). Besides Meta-Transformer encoder files this accepts timm ViT,
+ * OpenAI CLIP and HF CLIP checkpoints (src/io/checkpoint-formats.ts): their blocks (a CLIP's vision tower's)
+ * become the encoder, with the file's LayerNorm eps and activation, and the returned tensors are already
+ * renamed to the encoder's keys (`0.norm1.weight`, ...). safetensors, and PyTorch files where readable.
+ */
+export async function readEncoderFile(path: string, sizeHint?: string, opts: { heads?: number } = {}): Promise<{ tensors: Map<string, StoredTensor>; config: MetaEncoderConfig; size: string | null; format?: CheckpointFormat }> {
   if (!existsSync(path)) throw new DataError(`encoder file '${path}' does not exist (or name a size: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
-  let tensors: Map<string, StoredTensor>;
-  try {
-    // .pth / .pt / .bin / .ckpt: PyTorch pickles, read without executing them (src/io/torch-checkpoint.ts)
-    tensors = ['pth', 'pt', 'bin', 'ckpt'].includes(extOf(path)) ? await readTorchCheckpoint(path) : (await readSafetensors(path)).tensors;
-  } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+  let file: CheckpointFile;
+  try { file = await readCheckpointFile(path); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+  const tensors = file.tensors as Map<string, StoredTensor>;
+  if (file.format !== 'meta-transformer') {
+    let config: MetaEncoderConfig, mapped: ReturnType<typeof mapCheckpointKeys>;
+    try {
+      config = inferEncoderConfig(tensors, file.format, { heads: opts.heads, hfConfig: file.hfConfig, sourceName: path });
+      mapped = mapCheckpointKeys(tensors, file.format, 'encoder');
+    } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`); }
+    if (sizeHint !== undefined) {
+      const c = (META_ENCODER_CONFIGS as Record<string, MetaEncoderConfig>)[sizeHint];
+      if (!c) throw new DataError(`--size: unknown encoder size '${sizeHint}' (valid: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
+      if (c.dim !== config.dim || c.depth !== config.depth) throw new DataError(`${path}: holds a ${config.depth}-block encoder of width D=${config.dim}, but --size ${sizeHint} is ${c.depth} blocks of D=${c.dim}`);
+    }
+    // Encoder keys; keys no rule knows stay under their own names, so the strict load reports them.
+    const out = new Map<string, StoredTensor>();
+    for (const [k, v] of mapped.mapped) out.set(k, { ...v, storedDtype: 'F32' });
+    for (const k of mapped.unexpected) out.set(k, tensors.get(k)!);
+    for (const [k, absent] of mapped.incomplete) throw new DataError(`${path}: encoder tensor '${k}' is incomplete: ${absent.join(', ')} missing`);
+    return { tensors: out, config, size: sizeHint ?? null, format: file.format };
+  }
   let depth = 0, dim = 0, mlp = 0;
   for (const [k, t] of tensors) {
     const m = BLOCK_KEY.exec(k);
@@ -51,18 +73,19 @@ export async function readEncoderFile(path: string, sizeHint?: string): Promise<
     depth = Math.max(depth, Number(m[1]) + 1);
     dim = t.shape[1] ?? 0;
   }
-  if (!depth) throw new DataError(`${path}: no Meta-Transformer encoder keys found (expected '0.attn.qkv.weight', ... optionally prefixed by 'blocks.'; found ${[...tensors.keys()].slice(0, 5).join(', ')}${tensors.size > 5 ? ', ...' : ''})`);
   for (const [k, t] of tensors) if (/^(?:blocks\.)?0\.mlp\.fc1\.weight$/.test(k)) mlp = t.shape[0]!;
   if (sizeHint !== undefined) {
     const c = (META_ENCODER_CONFIGS as Record<string, MetaEncoderConfig>)[sizeHint];
     if (!c) throw new DataError(`--size: unknown encoder size '${sizeHint}' (valid: ${Object.keys(META_ENCODER_CONFIGS).join(', ')})`);
     if (c.dim !== dim || c.depth !== depth) throw new DataError(`${path}: holds a ${depth}-block encoder of width D=${dim}, but --size ${sizeHint} is ${c.depth} blocks of D=${c.dim}`);
-    return { tensors, config: { ...c }, size: sizeHint };
+    return { tensors, config: { ...c }, size: sizeHint, format: file.format };
   }
   const named = Object.entries(META_ENCODER_CONFIGS).find(([, c]) => c.dim === dim && c.depth === depth);
-  if (named) return { tensors, config: { ...named[1] }, size: named[0] };
-  if (dim % 64) throw new DataError(`${path}: cannot infer the head count of a D=${dim} encoder (not a multiple of 64); pass --size`);
-  return { tensors, config: { dim, depth, numHeads: dim / 64, mlpRatio: mlp ? mlp / dim : 4, eps: 1e-5, qkvBias: true }, size: null };
+  if (named && opts.heads === undefined) return { tensors, config: { ...named[1] }, size: named[0], format: file.format };
+  if (opts.heads === undefined && dim % 64) throw new DataError(`${path}: cannot infer the head count of a D=${dim} encoder (not a multiple of 64); pass --size or --heads`);
+  const heads = opts.heads ?? dim / 64;
+  if (!Number.isInteger(heads) || heads < 1 || dim % heads) throw new DataError(`--heads ${heads} does not divide the encoder width D=${dim}`);
+  return { tensors, config: { dim, depth, numHeads: heads, mlpRatio: mlp ? mlp / dim : 4, eps: 1e-5, qkvBias: true }, size: null, format: file.format };
 }
 
 /** `--encoder tiny|small|base|large|FILE` -> spec (and the file's tensors when a file). */

@@ -567,8 +567,8 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
 }
 
 /** Run the shared encoder alone on raw tokens [B, N, D] from a .npy file; writes [B, N, D] float32. */
-export async function encodeRun(o: { checkpoint: string; input: string; output: string; size?: string; batchSize?: number }): Promise<{ shape: number[]; size: string | null; dim: number; depth: number }> {
-  const { tensors, config, size } = await readEncoderFile(o.checkpoint, o.size);
+export async function encodeRun(o: { checkpoint: string; input: string; output: string; size?: string; batchSize?: number; heads?: number }): Promise<{ shape: number[]; size: string | null; dim: number; depth: number; format?: string }> {
+  const { tensors, config, size, format } = await readEncoderFile(o.checkpoint, o.size, { heads: o.heads });
   if (!existsSync(o.input)) throw new DataError(`--input: '${o.input}' does not exist`);
   let arr;
   try { arr = await readNpy(o.input); } catch (e) { throw new DataError((e as Error).message); }
@@ -592,5 +592,5 @@ export async function encodeRun(o: { checkpoint: string; input: string; output: 
     out.set(await y.float32(), b * N * D);
   }
   await writeNpy(o.output, { shape: [B, N, D], data: out });
-  return { shape: [B, N, D], size, dim: config.dim, depth: config.depth };
+  return { shape: [B, N, D], size, dim: config.dim, depth: config.depth, format };
 }
