@@ -335,6 +335,7 @@ test('train --encoder FILE path: resolveEncoder + buildModel take a timm ViT or 
     const { spec, tensors } = await resolveEncoder(file, false);
     assert.deepEqual([spec.config.dim, spec.config.numHeads, spec.config.eps, spec.config.act], [64, 1, eps, act]);
     const { model } = await buildModel({ modality: 'image', seed: 0, encoder: spec, tokenizer: { imageSize: 32, patchSize: 16 }, head: null }, tensors);
+    assert.ok(model.encoder instanceof MetaTransformerEncoder);
     assert.deepEqual(model.encoder[0]!.attn.qkv!.weight.value, block0.value, `${file}: block 0 qkv loaded`);
     assert.equal(model.encoder.depth, file === vitFile ? 2 : 1);
     assert.equal(model.encoder[0]!.mlp.act.constructor.name, act === 'quick_gelu' ? 'QuickGELU' : 'GELU');
