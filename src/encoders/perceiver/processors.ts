@@ -10,13 +10,15 @@ import { ShapeError, fmtShape } from '../../engine/errors.js';
 import { cat, narrow, pad, slice } from '../../engine/functional/indexing.js';
 import { maxPool2d } from '../../engine/functional/conv.js';
 import { defaultGenerator, type Generator } from '../../engine/functional/random.js';
-import { Tensor, Variable, constant } from '../../engine/tensor.js';
+import { Tensor, Variable } from '../../engine/tensor.js';
 import { Conv2d } from '../../nn/conv.js';
 import { Embedding } from '../../nn/embedding.js';
 import { normal_ } from '../../nn/init.js';
 import { Linear } from '../../nn/linear.js';
 import { Module } from '../../nn/module.js';
 import { BatchNorm2d } from '../../nn/norm.js';
+import { ModuleDict, ParameterDict, type PerceiverPreprocessor, type PreprocessorOutput } from './model.js';
+import { FourierPositionEncoding, TrainablePositionEncoding, type FourierFeatureOptions } from './position.js';
 
 // ---------------------------------------------------------------- bytes tokenizer
 
@@ -113,139 +115,54 @@ export class PerceiverBytesTokenizer {
   }
 }
 
-// ---------------------------------------------------------------- position encodings (host-side constants)
+// ---------------------------------------------------------------- position encodings
 
-/**
- * `build_linear_positions`: linspace(-1, 1, n) per axis (endpoints included; n = 1 gives [-1]), meshgrid 'ij',
- * flattened row-major to [prod(dims), D].
- */
-export function linearPositions(indexDims: readonly number[]): Float32Array {
-  const n = indexDims.reduce((a, b) => a * b, 1), d = indexDims.length;
-  const axes = indexDims.map((k) => Float32Array.from({ length: k }, (_, i) => (k === 1 ? -1 : -1 + (2 * i) / (k - 1))));
-  const out = new Float32Array(n * d);
-  for (let p = 0; p < n; p++) {
-    let rem = p;
-    for (let a = d - 1; a >= 0; a--) {
-      const k = indexDims[a]!;
-      out[p * d + a] = axes[a]![rem % k]!;
-      rem = Math.floor(rem / k);
-    }
-  }
-  return out;
-}
-
-export interface FourierOptions {
-  numBands: number;
-  /** Per-axis resolution giving the top frequency (res / 2). */
-  maxResolution: readonly number[];
-  /** Prepend the raw positions (default true). */
-  concatPos?: boolean;
-  /** sin only instead of [sin, cos] (default false). */
-  sineOnly?: boolean;
-}
-
-/** Channels of a Fourier encoding: D*K*(sineOnly ? 1 : 2) + (concatPos ? D : 0). */
-export function fourierChannels(o: FourierOptions): number {
-  const d = o.maxResolution.length;
-  return d * o.numBands * (o.sineOnly ? 1 : 2) + ((o.concatPos ?? true) ? d : 0);
-}
-
-/**
- * Fourier features [n, C] of positions `pos` [n, D] (default: the linear grid over `indexDims`):
- * [pos (if concatPos), sin(pi f), cos(pi f)] with f[d, k] = pos[d] * linspace(1, res_d / 2, K)[k], d-major.
- * Rounded through float32 at each step, as the float32 torch reference computes it.
- */
-export function fourierFeatures(indexDims: readonly number[], o: FourierOptions, pos?: Float32Array): Float32Array {
-  const d = o.maxResolution.length, K = o.numBands;
-  if (indexDims.length !== d) throw new ShapeError('fourierFeatures', `index dims ${fmtShape(indexDims)} have ${indexDims.length} axes but max_resolution ${fmtShape(o.maxResolution)} has ${d}`);
-  if (!Number.isInteger(K) || K < 1) throw new ShapeError('fourierFeatures', `numBands must be a positive integer, got ${K}`);
-  const p = pos ?? linearPositions(indexDims);
-  const n = p.length / d;
-  const concatPos = o.concatPos ?? true, sineOnly = o.sineOnly ?? false;
-  const freqs = o.maxResolution.map((r) => Float32Array.from({ length: K }, (_, k) => (K === 1 ? 1 : 1 + (k * (r / 2 - 1)) / (K - 1))));
-  const C = fourierChannels(o);
-  const out = new Float32Array(n * C);
-  const pi = Math.fround(Math.PI);
-  for (let i = 0; i < n; i++) {
-    const row = i * C;
-    let c = 0;
-    if (concatPos) for (let a = 0; a < d; a++) out[row + c++] = p[i * d + a]!;
-    const base = c;
-    for (let a = 0; a < d; a++) {
-      for (let k = 0; k < K; k++) {
-        const arg = Math.fround(pi * Math.fround(p[i * d + a]! * freqs[a]![k]!));
-        const j = a * K + k;
-        out[row + base + j] = Math.sin(arg);
-        if (!sineOnly) out[row + base + d * K + j] = Math.cos(arg);
-      }
-    }
-  }
-  return out;
-}
-
-/** A learned [prod(indexDims), C] position table (HF PerceiverTrainablePositionEncoding). */
-export class TrainablePositionEncoding extends Module {
-  readonly indexDims: readonly number[];
-  readonly numChannels: number;
-  position_embeddings: Variable;
-  constructor(indexDims: number | readonly number[], numChannels: number, opts: { generator?: Generator; initStd?: number } = {}) {
-    super();
-    this.indexDims = typeof indexDims === 'number' ? [indexDims] : [...indexDims];
-    const n = this.indexDims.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(n) || n < 1 || !Number.isInteger(numChannels) || numChannels < 1) throw new ShapeError('TrainablePositionEncoding', `index dims ${fmtShape(this.indexDims)} and channels ${numChannels} must be positive integers`);
-    this.numChannels = numChannels;
-    this.position_embeddings = new Variable(new Float32Array(n * numChannels), [n, numChannels]);
-    normal_(this.position_embeddings, 0, opts.initStd ?? 0.02, opts.generator ?? defaultGenerator);
-  }
-  /** [B, N, C] */
-  forward(batch: number): Tensor { return this.position_embeddings.unsqueeze(0).expand([batch, ...this.position_embeddings.shape]); }
-}
-
+/** How a preprocessor encodes positions ('fourier' needs maxResolution: its length fixes the grid rank). */
 export type PositionEncodingSpec =
-  | ({ type: 'fourier' } & FourierOptions)
+  | ({ type: 'fourier' } & FourierFeatureOptions & { maxResolution: readonly number[] })
   | { type: 'trainable'; indexDims: number | readonly number[]; numChannels: number }
   | { type: 'none' };
 
-/** Builds the position part of a preprocessor: the encoding for `indexDims` over a batch, [B, M, Cpos]. */
-class PositionPart {
-  readonly spec: PositionEncodingSpec;
-  constructor(spec: PositionEncodingSpec) { this.spec = spec; }
-  get size(): number {
-    const s = this.spec;
-    return s.type === 'fourier' ? fourierChannels(s) : s.type === 'trainable' ? s.numChannels : 0;
+/** The `position_embeddings` module of a preprocessor and its width. */
+function buildPositionEncoding(what: string, spec: PositionEncodingSpec, g: Generator): { module: TrainablePositionEncoding | FourierPositionEncoding; size: number } {
+  if (spec.type === 'trainable') {
+    const m = new TrainablePositionEncoding(spec.indexDims, spec.numChannels, { generator: g });
+    return { module: m, size: m.outputSize() };
   }
-  encode(owner: { position_embeddings: TrainablePositionEncoding | null }, indexDims: readonly number[], batch: number, what: string): Tensor {
-    const s = this.spec;
-    const m = indexDims.reduce((a, b) => a * b, 1);
-    if (s.type === 'fourier') {
-      const ff = constant(fourierFeatures(indexDims, s), [m, fourierChannels(s)]);
-      return ff.unsqueeze(0).expand([batch, m, ff.shape[1]!]);
-    }
-    if (s.type === 'trainable') {
-      const pe = owner.position_embeddings!;
-      if (pe.position_embeddings.shape[0] !== m) throw new ShapeError(what, `the trainable position encoding has ${pe.position_embeddings.shape[0]} positions but the input has ${m} (index dims ${fmtShape(indexDims)})`);
-      return pe.forward(batch);
-    }
-    throw new ShapeError(what, "position encoding type 'none' has no encoding");
+  if (spec.type === 'fourier') {
+    if (!spec.maxResolution?.length) throw new ShapeError(what, 'a Fourier position encoding needs maxResolution (one value per index dimension)');
+    const m = new FourierPositionEncoding(spec);
+    return { module: m, size: m.outputSize(spec.maxResolution.length) };
   }
+  throw new ShapeError(what, `needs a 'fourier' or 'trainable' position encoding, got '${(spec as { type: string }).type}'`);
+}
+
+/** The position encoding over `indexDims` for a batch: [B, M, C]. */
+function encodePositions(what: string, pe: TrainablePositionEncoding | FourierPositionEncoding, indexDims: readonly number[], batch: number): Tensor {
+  const m = indexDims.reduce((a, b) => a * b, 1);
+  if (pe instanceof TrainablePositionEncoding) {
+    const n = pe.position_embeddings.shape[0]!;
+    if (n !== m) throw new ShapeError(what, `the trainable position encoding has ${n} positions but the input has ${m} (index dims ${fmtShape(indexDims)})`);
+    return pe.forward(batch);
+  }
+  const R = pe.maxResolution!;
+  if (R.length !== indexDims.length) throw new ShapeError(what, `the Fourier encoding is ${R.length}-D (max_resolution ${fmtShape(R)}) but the input index dims are ${fmtShape(indexDims)}`);
+  return pe.forward(indexDims, batch);
 }
 
 // ---------------------------------------------------------------- preprocessors
 
-export interface PreprocessorOutput {
-  /** [B, M, C]: features with positions, what the encoder cross-attends to. */
-  inputs: Tensor;
-  /** Tokens per modality (multimodal only). */
+/** Output of every preprocessor here (model.ts's PreprocessorOutput with every field present). */
+export interface PerceiverPreprocessorOutput extends PreprocessorOutput {
   modalitySizes: Record<string, number> | null;
-  /** Features before positions were attached (per modality for multimodal). */
   inputsWithoutPos: Tensor | Record<string, Tensor>;
 }
 
-/** Anything the Perceiver can take as input: turns raw tensors into [B, M, numChannels]. */
-export abstract class PerceiverPreprocessor<I = Tensor> extends Module {
+/** Base of the preprocessors here: raw inputs -> [B, M, numChannels] (model.ts's PerceiverPreprocessor). */
+export abstract class PerceiverPreprocessorBase<I = Tensor> extends Module implements PerceiverPreprocessor {
   /** C of the output. */
   abstract get numChannels(): number;
-  abstract forward(x: I): PreprocessorOutput;
+  abstract forward(x: I): PerceiverPreprocessorOutput;
 }
 
 function attachPositions(what: string, x: Tensor, pos: Tensor, projection: Linear | null, mode: 'concat' | 'add'): Tensor {
@@ -256,7 +173,7 @@ function attachPositions(what: string, x: Tensor, pos: Tensor, projection: Linea
 }
 
 /** Text: token embeddings + learned positions (added). HF PerceiverTextPreprocessor. */
-export class PerceiverTextPreprocessor extends PerceiverPreprocessor<Tensor> {
+export class PerceiverTextPreprocessor extends PerceiverPreprocessorBase<Tensor> {
   readonly dModel: number;
   embeddings: Embedding;
   position_embeddings: Embedding;
@@ -271,7 +188,7 @@ export class PerceiverTextPreprocessor extends PerceiverPreprocessor<Tensor> {
   }
   get numChannels(): number { return this.dModel; }
   /** ids [B, T] int64 (T <= max positions) -> [B, T, d_model]. */
-  forward(ids: Tensor): PreprocessorOutput {
+  forward(ids: Tensor): PerceiverPreprocessorOutput {
     if (ids.rank !== 2 || ids.dtype !== 'int64') throw new ShapeError('PerceiverTextPreprocessor', `expected int64 ids [B, T], got ${ids.dtype} ${fmtShape(ids.shape)}`);
     const T = ids.shape[1]!, P = this.position_embeddings.numEmbeddings;
     if (T > P) throw new ShapeError('PerceiverTextPreprocessor', `sequence of ${T} tokens is longer than max_position_embeddings ${P}`);
@@ -379,7 +296,7 @@ export function depthToSpace(x: Tensor, temporalBlock = 1, spatialBlock = 1): Te
 }
 
 /** Images [B, C, H, W] or videos [B, T, C, H, W] -> [B, M, C']. HF PerceiverImagePreprocessor. */
-export class PerceiverImagePreprocessor extends PerceiverPreprocessor<Tensor> {
+export class PerceiverImagePreprocessor extends PerceiverPreprocessorBase<Tensor> {
   readonly prepType: ImagePrepType;
   readonly spatialDownsample: number;
   readonly temporalDownsample: number;
@@ -388,10 +305,12 @@ export class PerceiverImagePreprocessor extends PerceiverPreprocessor<Tensor> {
   readonly concatOrAddPos: 'concat' | 'add';
   readonly projectPosDim: number;
   readonly convAfterPatching: boolean;
-  private readonly _pos: PositionPart;
+  /** Width of the position encoding before any projection. */
+  readonly posEncodingSize: number;
+  private readonly _fourierDims: number;
   convnet: Conv2DDownsample | null = null;
   convnet_1x1: Conv2d | null = null;
-  position_embeddings: TrainablePositionEncoding | null = null;
+  position_embeddings: TrainablePositionEncoding | FourierPositionEncoding;
   positions_projection: Linear | null = null;
   conv_after_patches: Linear | null = null;
 
@@ -406,10 +325,8 @@ export class PerceiverImagePreprocessor extends PerceiverPreprocessor<Tensor> {
     this.concatOrAddPos = opts.concatOrAddPos ?? 'concat';
     this.projectPosDim = opts.projectPosDim ?? -1;
     this.convAfterPatching = opts.convAfterPatching ?? false;
-    this._pos = new PositionPart(opts.positionEncoding);
     const name = 'PerceiverImagePreprocessor';
     if (!['conv', 'conv1x1', 'patches', 'pixels'].includes(this.prepType)) throw new ShapeError(name, `prep_type '${this.prepType}' is not one of conv, conv1x1, patches, pixels`);
-    if (opts.positionEncoding.type === 'none') throw new ShapeError(name, "an image preprocessor needs a 'fourier' or 'trainable' position encoding");
     if (this.prepType === 'conv') {
       const layers = Math.log(this.spatialDownsample) / Math.log(4);
       if (Math.abs(layers - Math.round(layers)) > 1e-9 || this.temporalDownsample !== 1) throw new ShapeError(name, `prep_type 'conv' needs a power-of-4 spatial_downsample and temporal_downsample 1, got ${this.spatialDownsample} and ${this.temporalDownsample}`);
@@ -418,13 +335,18 @@ export class PerceiverImagePreprocessor extends PerceiverPreprocessor<Tensor> {
       if (this.temporalDownsample !== 1) throw new ShapeError(name, 'conv1x1 does not downsample in time');
       this.convnet_1x1 = new Conv2d(this.inChannels, this.outChannels, 1, { stride: this.spatialDownsample, generator: g });
     }
-    if (opts.positionEncoding.type === 'trainable') this.position_embeddings = new TrainablePositionEncoding(opts.positionEncoding.indexDims, opts.positionEncoding.numChannels, { generator: g });
-    if (this.projectPosDim > 0) this.positions_projection = new Linear(this._pos.size, this.projectPosDim, { generator: g });
+    const pe = buildPositionEncoding(name, opts.positionEncoding, g);
+    this.position_embeddings = pe.module;
+    this.posEncodingSize = pe.size;
+    this._fourierDims = opts.positionEncoding.type === 'fourier' ? opts.positionEncoding.maxResolution.length : 0;
+    // HF sizes this Linear's input by out_channels; the two agree in every HF config that runs (256 = 256).
+    if (this.projectPosDim > 0) this.positions_projection = new Linear(pe.size, this.projectPosDim, { generator: g });
     if (this.convAfterPatching) this.conv_after_patches = new Linear(opts.convAfterPatchingInChannels ?? 54, this.outChannels, { generator: g });
   }
 
-  private get posDim(): number { return this.projectPosDim > 0 ? this.projectPosDim : this._pos.size; }
-  private get temporal(): boolean { const s = this._pos.spec; return s.type === 'fourier' ? s.maxResolution.length > 2 : false; }
+  private get posDim(): number { return this.projectPosDim > 0 ? this.projectPosDim : this.posEncodingSize; }
+  // HF decides "video" by the rank of the position encoding (num_dimensions > 2).
+  private get temporal(): boolean { return this._fourierDims > 2; }
 
   /** Feature channels before positions. */
   get featureChannels(): number {
@@ -462,12 +384,12 @@ export class PerceiverImagePreprocessor extends PerceiverPreprocessor<Tensor> {
     return y;
   }
 
-  forward(x: Tensor): PreprocessorOutput {
+  forward(x: Tensor): PerceiverPreprocessorOutput {
     const f = this.features(x);
     const B = f.shape[0]!, indexDims = f.shape.slice(1, -1), C = f.shape[f.rank - 1]!;
     const M = indexDims.reduce((a, b) => a * b, 1);
     const flat = f.reshape([B, M, C]);
-    const pos = this._pos.encode(this, indexDims, B, 'PerceiverImagePreprocessor');
+    const pos = encodePositions('PerceiverImagePreprocessor', this.position_embeddings, indexDims, B);
     return { inputs: attachPositions('PerceiverImagePreprocessor', flat, pos, this.positions_projection, this.concatOrAddPos), modalitySizes: null, inputsWithoutPos: flat };
   }
 }
@@ -486,14 +408,14 @@ export interface AudioPreprocessorOptions {
 }
 
 /** Audio -> [B, M, C]. HF PerceiverAudioPreprocessor ('patches'), plus spectrogram patches with 2-D positions. */
-export class PerceiverAudioPreprocessor extends PerceiverPreprocessor<Tensor> {
+export class PerceiverAudioPreprocessor extends PerceiverPreprocessorBase<Tensor> {
   readonly prepType: 'patches' | 'spectrogram';
   readonly samplesPerPatch: number;
   readonly patchSize: readonly [number, number];
   readonly concatOrAddPos: 'concat' | 'add';
   readonly projectPosDim: number;
-  private readonly _pos: PositionPart;
-  position_embeddings: TrainablePositionEncoding | null = null;
+  readonly posEncodingSize: number;
+  position_embeddings: TrainablePositionEncoding | FourierPositionEncoding;
   positions_projection: Linear | null = null;
 
   constructor(opts: AudioPreprocessorOptions) {
@@ -504,17 +426,17 @@ export class PerceiverAudioPreprocessor extends PerceiverPreprocessor<Tensor> {
     this.patchSize = opts.patchSize ?? [4, 4];
     this.concatOrAddPos = opts.concatOrAddPos ?? 'concat';
     this.projectPosDim = opts.projectPosDim ?? -1;
-    this._pos = new PositionPart(opts.positionEncoding);
-    if (opts.positionEncoding.type === 'none') throw new ShapeError('PerceiverAudioPreprocessor', "needs a 'fourier' or 'trainable' position encoding");
-    if (opts.positionEncoding.type === 'trainable') this.position_embeddings = new TrainablePositionEncoding(opts.positionEncoding.indexDims, opts.positionEncoding.numChannels, { generator: g });
-    if (this.projectPosDim > 0) this.positions_projection = new Linear(this._pos.size, this.projectPosDim, { generator: g });
+    const pe = buildPositionEncoding('PerceiverAudioPreprocessor', opts.positionEncoding, g);
+    this.position_embeddings = pe.module;
+    this.posEncodingSize = pe.size;
+    if (this.projectPosDim > 0) this.positions_projection = new Linear(pe.size, this.projectPosDim, { generator: g });
   }
   get featureChannels(): number { return this.prepType === 'patches' ? this.samplesPerPatch : this.patchSize[0] * this.patchSize[1]; }
   get numChannels(): number {
-    const pos = this.projectPosDim > 0 ? this.projectPosDim : this._pos.size;
+    const pos = this.projectPosDim > 0 ? this.projectPosDim : this.posEncodingSize;
     return this.concatOrAddPos === 'add' ? pos : this.featureChannels + pos;
   }
-  forward(x: Tensor): PreprocessorOutput {
+  forward(x: Tensor): PerceiverPreprocessorOutput {
     const name = 'PerceiverAudioPreprocessor';
     let feats: Tensor, indexDims: number[];
     const B = x.shape[0]!;
@@ -532,55 +454,19 @@ export class PerceiverAudioPreprocessor extends PerceiverPreprocessor<Tensor> {
       indexDims = [T / pt, Fq / pf];
       feats = x.reshape([B, T / pt, pt, Fq / pf, pf]).permute(0, 1, 3, 2, 4).reshape([B, (T / pt) * (Fq / pf), pt * pf]);
     }
-    const pos = this._pos.encode(this, indexDims, B, name);
+    const pos = encodePositions(name, this.position_embeddings, indexDims, B);
     return { inputs: attachPositions(name, feats, pos, this.positions_projection, this.concatOrAddPos), modalitySizes: null, inputsWithoutPos: feats };
   }
 }
 
 /** One-hot labels [B, K] -> [B, 1, K] (no positions). HF PerceiverOneHotPreprocessor. */
-export class PerceiverOneHotPreprocessor extends PerceiverPreprocessor<Tensor> {
+export class PerceiverOneHotPreprocessor extends PerceiverPreprocessorBase<Tensor> {
   constructor(readonly numLabels: number) { super(); }
   get numChannels(): number { return this.numLabels; }
-  forward(x: Tensor): PreprocessorOutput {
+  forward(x: Tensor): PerceiverPreprocessorOutput {
     if (x.rank !== 2 || x.shape[1] !== this.numLabels) throw new ShapeError('PerceiverOneHotPreprocessor', `expected [B, ${this.numLabels}], got ${fmtShape(x.shape)}`);
     const y = x.unsqueeze(1);
     return { inputs: y, modalitySizes: null, inputsWithoutPos: y };
-  }
-}
-
-// ---------------------------------------------------------------- name-keyed containers
-
-const RESERVED = new Set(['training', 'constructor', 'forward', 'keys']);
-function checkKey(what: string, k: string): void {
-  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k) || RESERVED.has(k)) throw new Error(`${what}: '${k}' cannot be a modality name (letters, digits and _; not ${[...RESERVED].join(', ')})`);
-}
-
-/** torch.nn.ModuleDict: children named by key (`modalities.audio.*`). */
-export class ModuleDict<M extends Module = Module> extends Module {
-  private readonly _keys: string[] = [];
-  constructor(entries: Record<string, M>) {
-    super();
-    for (const [k, m] of Object.entries(entries)) { checkKey('ModuleDict', k); (this as unknown as Record<string, M>)[k] = m; this._keys.push(k); }
-  }
-  keys(): string[] { return [...this._keys]; }
-  get(k: string): M {
-    if (!this._keys.includes(k)) throw new Error(`no entry '${k}' (have ${this._keys.join(', ')})`);
-    return (this as unknown as Record<string, M>)[k]!;
-  }
-}
-
-/** torch.nn.ParameterDict: parameters named by key (`padding.audio`). */
-export class ParameterDict extends Module {
-  private readonly _keys: string[] = [];
-  constructor(entries: Record<string, Variable>) {
-    super();
-    for (const [k, v] of Object.entries(entries)) { checkKey('ParameterDict', k); (this as unknown as Record<string, Variable>)[k] = v; this._keys.push(k); }
-  }
-  keys(): string[] { return [...this._keys]; }
-  has(k: string): boolean { return this._keys.includes(k); }
-  get(k: string): Variable {
-    if (!this._keys.includes(k)) throw new Error(`no parameter '${k}' (have ${this._keys.join(', ')})`);
-    return (this as unknown as Record<string, Variable>)[k]!;
   }
 }
 
@@ -611,15 +497,15 @@ export interface MultimodalPreprocessorOptions {
  * optionally swaps tokens for a learned mask token, and concatenates in sorted modality order.
  * HF PerceiverMultimodalPreprocessor (`modalities.*`, `padding.*`, `mask.*`).
  */
-export class PerceiverMultimodalPreprocessor extends PerceiverPreprocessor<Record<string, Tensor>> {
+export class PerceiverMultimodalPreprocessor extends PerceiverPreprocessorBase<Record<string, Tensor>> {
   readonly minPaddingSize: number;
   readonly maskProbs: Record<string, number>;
   private readonly _generator: Generator;
-  modalities: ModuleDict<PerceiverPreprocessor>;
+  modalities: ModuleDict<PerceiverPreprocessorBase>;
   padding: ParameterDict;
   mask: ParameterDict;
 
-  constructor(modalities: Record<string, PerceiverPreprocessor>, opts: MultimodalPreprocessorOptions = {}) {
+  constructor(modalities: Record<string, PerceiverPreprocessorBase>, opts: MultimodalPreprocessorOptions = {}) {
     super();
     if (Object.keys(modalities).length === 0) throw new Error('PerceiverMultimodalPreprocessor: no modalities');
     this._generator = opts.generator ?? defaultGenerator;
@@ -641,7 +527,7 @@ export class PerceiverMultimodalPreprocessor extends PerceiverPreprocessor<Recor
     return Math.max(...this.modalities.keys().map((k) => this.modalities.get(k).numChannels)) + this.minPaddingSize;
   }
 
-  forward(inputs: Record<string, Tensor>): PreprocessorOutput {
+  forward(inputs: Record<string, Tensor>): PerceiverPreprocessorOutput {
     const C = this.numChannels;
     const padded: Record<string, Tensor> = {}, sizes: Record<string, number> = {}, without: Record<string, Tensor> = {};
     for (const k of this.modalities.keys()) {
@@ -716,8 +602,9 @@ export class PerceiverAudioPostprocessor extends Module {
 export class PerceiverMultimodalPostprocessor extends Module {
   modalities: ModuleDict<Module & { forward(x: Tensor): Tensor }>;
   constructor(modalities: Record<string, Module & { forward(x: Tensor): Tensor }>) { super(); this.modalities = new ModuleDict(modalities); }
-  forward(x: Tensor | Record<string, Tensor>, modalitySizes?: Record<string, number> | null): Record<string, Tensor> {
+  forward(x: Tensor | Record<string, Tensor>, opts: { modalitySizes?: Record<string, number> | null } = {}): Record<string, Tensor> {
     let parts: Record<string, Tensor>;
+    const modalitySizes = opts.modalitySizes;
     if (x instanceof Tensor) {
       if (!modalitySizes) throw new Error('PerceiverMultimodalPostprocessor: modality sizes are needed to split a tensor input');
       parts = restructure(modalitySizes, x);
