@@ -1,0 +1,3 @@
+// Perceiver IO: position encodings, the model core (encoder, decoders, PerceiverModel).
+export * from './position.js';
+export * from './model.js';
