@@ -7,6 +7,8 @@ export * from './train/index.js';
 export { VisionTransformer, PatchEmbed, VIT_CONFIGS, type VitConfig } from './encoders/vit.js';
 export * from './encoders/meta-transformer.js';
 export * from './encoders/perceiver/index.js';
+export * from './encoders/perceiver/processors.js';
+export * from './encoders/perceiver/hf.js';
 export * from './heads/index.js';
 export * from './data2seq/index.js';
 export * from './data/index.js';
