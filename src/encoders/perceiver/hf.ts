@@ -97,7 +97,7 @@ export class PerceiverForMaskedLM extends Module {
     const c = resolvePerceiverConfig(config);
     const g = opts.generator ?? new Generator(0);
     this.config = c;
-    const text = new PerceiverTextPreprocessor({ vocabSize: c.vocabSize, dModel: c.dModel, maxPositionEmbeddings: c.maxPositionEmbeddings, generator: g });
+    const text = new PerceiverTextPreprocessor({ vocabSize: c.vocabSize, dModel: c.dModel, maxPositionEmbeddings: c.maxPositionEmbeddings, initStd: c.initializerRange, generator: g });
     const decoder = new PerceiverBasicDecoder(c, {
       outputNumChannels: c.dLatents, positionEncodingType: 'trainable', outputIndexDims: c.maxPositionEmbeddings, numChannels: c.dModel,
       trainableChannels: c.dModel, qkChannels: 8 * 32, vChannels: c.dModel, numHeads: 8, useQueryResidual: false, finalProject: false, generator: g,

@@ -177,14 +177,14 @@ export class PerceiverTextPreprocessor extends PerceiverPreprocessorBase<Tensor>
   readonly dModel: number;
   embeddings: Embedding;
   position_embeddings: Embedding;
-  constructor(opts: { vocabSize?: number; dModel: number; maxPositionEmbeddings: number; generator?: Generator }) {
+  constructor(opts: { vocabSize?: number; dModel: number; maxPositionEmbeddings: number; generator?: Generator; /** normal(0, std) init (HF initializer_range 0.02). */ initStd?: number }) {
     super();
     const g = opts.generator ?? defaultGenerator;
     this.dModel = opts.dModel;
     this.embeddings = new Embedding(opts.vocabSize ?? PERCEIVER_VOCAB_SIZE, opts.dModel, { generator: g });
     this.position_embeddings = new Embedding(opts.maxPositionEmbeddings, opts.dModel, { generator: g });
-    normal_(this.embeddings.weight, 0, 0.02, g);
-    normal_(this.position_embeddings.weight, 0, 0.02, g);
+    normal_(this.embeddings.weight, 0, opts.initStd ?? 0.02, g);
+    normal_(this.position_embeddings.weight, 0, opts.initStd ?? 0.02, g);
   }
   get numChannels(): number { return this.dModel; }
   /** ids [B, T] int64 (T <= max positions) -> [B, T, d_model]. */
@@ -489,6 +489,8 @@ export interface MultimodalPreprocessorOptions {
   minPaddingSize?: number;
   /** Per-modality probability that a token is replaced by the learned mask token. */
   maskProbs?: Record<string, number>;
+  /** normal(0, std) init of the padding and mask vectors (HF initializer_range 0.02). */
+  initStd?: number;
   generator?: Generator;
 }
 
@@ -518,7 +520,7 @@ export class PerceiverMultimodalPreprocessor extends PerceiverPreprocessorBase<R
     this.modalities = new ModuleDict(modalities);
     const common = this.numChannels;
     const g = this._generator;
-    const mk = (n: number): Variable => { const v = new Variable(new Float32Array(n), [1, n]); return normal_(v, 0, 0.02, g); };
+    const mk = (n: number): Variable => { const v = new Variable(new Float32Array(n), [1, n]); return normal_(v, 0, opts.initStd ?? 0.02, g); };
     this.padding = new ParameterDict(Object.fromEntries(Object.entries(modalities).map(([k, m]) => [k, mk(common - m.numChannels)])));
     this.mask = new ParameterDict(Object.fromEntries(Object.keys(this.maskProbs).map((k) => [k, mk(common)])));
   }
