@@ -7,6 +7,8 @@
 //   peakRssMb              peak resident memory of the engine part (ViT-B forward and training)
 //   tokenization           per modality: host preprocessing and tokenizer time for one batch, and the
 //                          preprocessing time as a fraction of one ViT-B/16 training step
+//   perceiverScaling       Perceiver IO forward time and peak RSS at 1k..64k input tokens, vitScaling the same
+//                          for ViT blocks up to 8k (bench/scaling.ts; child process per point; --no-scaling skips)
 // Fractions of peak use analytic FLOP counts (2 FLOP per MAC, the linears, attention matmuls and patch
 // embedding) over the MatMul peak measured in the same round (the better of a probe just before and just after).
 // Every time is the best of several calls (peak, forward and train alike); rounds are interleaved and the
@@ -26,23 +28,25 @@ import { Module } from '../src/nn/module.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { TrainStep } from '../src/train/step.js';
 import { tokenizationThroughput } from './modalities.js';
+import { scalingBench, scalingTable } from './scaling.js';
 
-interface Args { json: boolean; rounds: number; batch: number; quick: boolean; tokenizers: boolean }
+interface Args { json: boolean; rounds: number; batch: number; quick: boolean; tokenizers: boolean; scaling: boolean }
 function parse(argv: string[]): Args {
-  const a: Args = { json: false, rounds: 3, batch: 8, quick: false, tokenizers: true };
+  const a: Args = { json: false, rounds: 3, batch: 8, quick: false, tokenizers: true, scaling: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--json') a.json = true;
     else if (k === '--quick') { a.quick = true; a.rounds = 1; }
     else if (k === '--rounds') a.rounds = Number(argv[++i]);
     else if (k === '--no-tokenizers') a.tokenizers = false;
+    else if (k === '--no-scaling') a.scaling = false;
     else if (k === '--batch') a.batch = Number(argv[++i]);
     else if (k === '--help' || k === '-h') {
       console.log('Usage: npm run bench -- [--json] [--rounds N] [--batch N] [--quick]\n\n' +
         'Measures ORT MatMul peak, ViT-B/16 forward and training throughput (fractions of the peak measured in\n' +
         'the same run), compile count over 20 training steps and memory drift over 200 steps.\n' +
         '  --json     print one JSON object as the last line\n  --rounds   interleaved measurement rounds (default 3)\n' +
-        '  --batch    ViT-B batch size (default 8)\n  --quick    one round, for a smoke test\n  --no-tokenizers  skip the per-modality tokenization table\n');
+        '  --batch    ViT-B batch size (default 8)\n  --quick    one round, for a smoke test\n  --no-tokenizers  skip the per-modality tokenization table\n  --no-scaling     skip the Perceiver IO vs ViT input-length scaling table\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${k} (see --help)`);
   }
@@ -192,6 +196,8 @@ async function main(): Promise<void> {
     log(`${m.modality.padEnd(14)} ${m.input.padEnd(44)} ${String(m.tokens).padStart(5)} tokens | prepare ${m.prepareMs.toFixed(1).padStart(7)} ms | tokenize ${m.tokenizeMs.toFixed(1).padStart(7)} ms | prepare / train step ${(m.prepareToTrainStepRatio * 100).toFixed(2)}%`);
   }
 
+  const scaling = args.scaling ? await scalingBench({ quick: args.quick, log }) : null;
+
   const result = {
     threads: runtimeConfig.threads,
     batch: B,
@@ -210,6 +216,7 @@ async function main(): Promise<void> {
     peakRssMb: +engineRssMb.toFixed(0),
     peakRssWithTokenizersMb: +(process.resourceUsage().maxRSS / 1024).toFixed(0),
     tokenization,
+    ...(scaling ? { perceiverScaling: scaling.perceiverScaling, vitScaling: scaling.vitScaling } : {}),
   };
   if (args.json) console.log(JSON.stringify(result));
   else {
@@ -223,6 +230,7 @@ async function main(): Promise<void> {
       ['peak RSS (MB)', String(result.peakRssMb)],
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(34)}${v}`);
+    if (scaling) console.log(`\nInput-length scaling (${scaling.setup}):\n${scalingTable(scaling)}`);
   }
 }
 

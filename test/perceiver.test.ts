@@ -273,3 +273,41 @@ test('training: TrainStep + AdamW learns a toy task (which input token carries t
   assert.ok(acc > 0.9, `accuracy ${acc}`);
   assert.ok(model.parameters().every((p) => p instanceof Variable));
 });
+
+test('README / docs example: PerceiverModel with a classification decoder', async () => {
+  const { PerceiverModel: PM, PerceiverClassificationDecoder: PCD, resolvePerceiverConfig: rpc, Tensor: T } = await import('../src/index.js');
+  const config = rpc({ numLatents: 32, dLatents: 64, dModel: 16, numBlocks: 2, numSelfAttendsPerBlock: 2,
+    numSelfAttentionHeads: 4, numCrossAttentionHeads: 1 });
+  const model = new PM(config, { decoder: new PCD(config, { numLabels: 10 }) });
+  const { logits, lastHiddenState } = model.forward(new T([2, 500, 16], 'float32', new Float32Array(2 * 500 * 16)));
+  assert.deepEqual([...(logits as Tensor).shape], [2, 10]);
+  assert.deepEqual([...lastHiddenState.shape], [2, 32, 64]);
+  assert.equal((await (logits as Tensor).float32()).length, 20);
+  assert.ok(model.stateDict().has('embeddings.latents'));
+});
+
+test('flow decoder (queries = inputs, /100, [B, H, W, 2]) and video-autoencoding decoder ([B, T, H, W, C]; as a multimodal modality)', async () => {
+  const { PerceiverOpticalFlowDecoder, PerceiverBasicVideoAutoencodingDecoder } = await import('../src/encoders/perceiver/model.js');
+  const g = new Generator(17);
+  const cfg = tiny();
+  const flow = new PerceiverOpticalFlowDecoder(cfg, { outputImageShape: [2, 3], numChannels: 6, generator: g });
+  const model = new PerceiverModel(cfg, { decoder: flow, generator: g });
+  assert.ok(model.stateDict().has('decoder.decoder.final_layer.weight'));
+  assert.deepEqual([...model.stateDict().get('decoder.decoder.final_layer.weight')!.shape], [2, 6]);
+  const x = new Tensor([2, 6, 6], 'float32', g.normalData(72, 0, 1));
+  const out = model.forward(x).logits as Tensor;
+  assert.deepEqual([...out.shape], [2, 2, 3, 2]);
+  // = the inner decoder's output / 100 with the inputs as queries
+  const ref = await flow.decoder.forward(x, model.encode(x)).float32();
+  assertClose(await out.float32(), ref.map((v) => v / 100), 1e-7, 1e-5, 'flow /100');
+
+  const video = new PerceiverBasicVideoAutoencodingDecoder(cfg, { outputShape: [2, 2, 3, 4], outputNumChannels: 3, positionEncodingType: 'fourier', fourier: { numBands: 2 }, generator: g });
+  const z = model.encode(x);
+  assert.deepEqual([...video.forward(video.decoderQuery({ batch: 2 }), z).shape], [2, 2, 3, 4, 3]);
+  const mm = new PerceiverMultimodalDecoder(cfg, {
+    modalities: { image: new PerceiverBasicVideoAutoencodingDecoder(cfg, { outputShape: [2, 2, 3, 4], outputNumChannels: 3, positionEncodingType: 'fourier', fourier: { numBands: 2 }, positionEncodingOnly: true, generator: g }) },
+    outputNumChannels: 4, generator: g,
+  });
+  assert.equal(mm.numQueryChannels, 3 + 3 * 2 * 2 + 2); // 3-D Fourier (15) + min padding 2
+  assert.deepEqual([...mm.decoderQuery({ batch: 2, subsampledPoints: { image: [0, 7, 23] } }).shape], [2, 3, 17]);
+});

@@ -47,6 +47,25 @@ function columnTypes(o: Opts): { numeric?: string[]; categorical?: string[] } | 
   return { ...(numeric.length ? { numeric } : {}), ...(categorical.length ? { categorical } : {}) };
 }
 
+// --backbone perceiver-io and its options (train and embed).
+const backboneOptions: OptionSpecs = {
+  backbone: { type: 'string', description: 'shared backbone: meta-transformer | perceiver-io (Perceiver IO: N latents cross-attend to the tokens, cost linear in the input length)', default: 'meta-transformer', valueName: 'NAME' },
+  latents: { type: 'number', description: 'perceiver-io: number of latents (default 64)', valueName: 'N' },
+  'latent-dim': { type: 'number', description: 'perceiver-io: latent width = head input width (default 256)', valueName: 'D' },
+  'perceiver-depth': { type: 'number', description: 'perceiver-io: latent self-attention layers (default 4)', valueName: 'L' },
+  'token-dim': { type: 'number', description: 'perceiver-io: token width of the tokenizer (default 128)', valueName: 'C' },
+  'perceiver-options': { type: 'string', description: 'perceiver-io: more options as JSON: {"numBlocks", "selfHeads", "crossHeads", "selfWidening", "crossWidening", "qkChannels", "output": "latents|inputs", "dropout"}', valueName: 'JSON' },
+};
+
+/** The Perceiver options of --latents/--latent-dim/--perceiver-depth/--token-dim/--perceiver-options (undefined when none). */
+function perceiverArgs(o: Opts): { backbone: string | undefined; perceiver: Record<string, unknown> | undefined } {
+  const extra = jsonOption(o, 'perceiver-options') ?? {};
+  const named: Record<string, unknown> = { numLatents: num(o, 'latents'), latentDim: num(o, 'latent-dim'), depth: num(o, 'perceiver-depth'), inputDim: num(o, 'token-dim') };
+  for (const [k, v] of Object.entries(named)) if (v !== undefined && extra[k] !== undefined && extra[k] !== v) throw new UsageError(`--perceiver-options sets ${k} = ${JSON.stringify(extra[k])}, but its own option gives ${String(v)}`);
+  const merged = { ...extra, ...Object.fromEntries(Object.entries(named).filter(([, v]) => v !== undefined)) };
+  return { backbone: o.backbone as string | undefined, perceiver: Object.keys(merged).length ? merged : undefined };
+}
+
 const readOptions: OptionSpecs = {
   'skip-bad': { type: 'boolean', description: 'leave malformed samples out (one warning each, then a count) instead of stopping at the first' },
   workers: { type: 'number', description: 'worker threads decoding sample files (default min(4, cores - 1))', valueName: 'N' },
@@ -111,6 +130,7 @@ const trainOptions: OptionSpecs = {
   target: { type: 'string', description: 'target column / manifest field (forecasting: the one channel to predict)', valueName: 'NAME' },
   encoder: { type: 'string', description: 'shared encoder: tiny | small | base | large (seeded random init) or a safetensors FILE of the released weights', default: 'tiny', valueName: 'SIZE|FILE' },
   unfreeze: { type: 'boolean', description: 'train the encoder too (default: frozen, the paper\'s "F" setting)' },
+  ...backboneOptions,
   epochs: { type: 'number', description: 'epochs (default: the modality\'s recipe)', valueName: 'N' },
   'batch-size': { type: 'number', description: 'batch size (default: the recipe)', valueName: 'N' },
   lr: { type: 'number', description: 'peak learning rate of AdamW (default: the recipe)', valueName: 'X' },
@@ -162,6 +182,7 @@ const train: Command = {
     'omniformer train --modality tabular --data adult.csv --out runs/adult --resume        # after a crash',
     'omniformer train --modality image --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --patch-size 14 --out runs/fmnist',
     'omniformer train --modality graph --data molecules.sdf --target activity --out runs/mol --skip-bad',
+    'omniformer train --modality audio --data clips/ --backbone perceiver-io --latents 64 --latent-dim 256 --out runs/audio-pio',
   ],
   details: DATA_FORMATS,
   async run(o) {
@@ -175,6 +196,7 @@ const train: Command = {
       patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), seqLen: aliased(o, 'seq-len', 'lookback'), predLen: aliased(o, 'pred-len', 'horizon'),
       dateColumn: o['date-column'] as string | undefined, freq: o.freq as string | undefined, tokenizerOptions: tokenizerOptions(o),
       headOptions: jsonOption(o, 'head-options'), progress: { mode: progress }, frames: num(o, 'frames'), patch: num(o, 'patch'), ...readingArgs(o),
+      ...perceiverArgs(o),
     });
     if (o.json) { console.log(JSON.stringify(report)); return 0; }
     console.log(`${report.modality} ${report.task}: ${report.trainableParams.toLocaleString('en-US')} trainable of ${report.totalParams.toLocaleString('en-US')} parameters; ${report.epochs} epochs${report.stoppedEarly ? ' (early stop)' : ''}, best epoch ${report.bestEpoch ?? '-'}`);
@@ -245,6 +267,7 @@ const embed: Command = {
     pool: { type: 'string', description: 'cls (token 0) | mean (over tokens, padding excluded) | none (all tokens)', default: 'mean', valueName: 'MODE' },
     encoder: { type: 'string', description: 'tiny | small | base | large or a safetensors encoder FILE (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
     run: { type: 'string', description: 'use the trained tokenizer and encoder of a run folder instead of a seeded random tokenizer', valueName: 'DIR' },
+    ...backboneOptions,
     seed: { type: 'number', description: 'seed of the random tokenizer (without --run)', default: 0, valueName: 'N' },
     'patch-size': { type: 'number', description: 'patch size of image/video/audio tokenizers', valueName: 'N' },
     'sample-rate': { type: 'number', description: 'sample rate of waveforms stored as arrays (default 16000)', valueName: 'HZ' },
@@ -266,7 +289,7 @@ const embed: Command = {
     const r = await embedRun({
       inputs, output: need(o, 'output'), pool: o.pool as 'cls' | 'mean' | 'none', run: o.run as string | undefined, modality: o.modality as string | undefined,
       encoder: o.encoder as string, seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'),
-      tokenizerOptions: jsonOption(o, 'tokenizer-options'), batchSize: num(o, 'batch-size'),
+      tokenizerOptions: jsonOption(o, 'tokenizer-options'), batchSize: num(o, 'batch-size'), ...perceiverArgs(o),
     });
     if (o.json) console.log(JSON.stringify(r));
     else console.log(`wrote ${r.output}: float32 [${r.shape.join(', ')}] for ${r.inputs.length} input(s)`);

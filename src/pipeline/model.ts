@@ -8,6 +8,7 @@ import { crossEntropy, l1Loss, mseLoss } from '../engine/functional/losses.js';
 import { Tensor } from '../engine/tensor.js';
 import type { TokenSequence } from '../data2seq/types.js';
 import { META_ENCODER_CONFIGS, MetaTransformerEncoder, loadEncoderWeights, type MetaEncoderConfig } from '../encoders/meta-transformer.js';
+import { PerceiverBackbone, resolvePerceiverBackboneConfig, type PerceiverBackboneConfig } from '../encoders/perceiver/backbone.js';
 import { ClassificationHead, RegressionHead } from '../heads/classification.js';
 import { GraphRegressionHead } from '../heads/graph.js';
 import { LinearForecastHead } from '../heads/forecast.js';
@@ -74,6 +75,43 @@ export async function resolveEncoder(arg: string, unfrozen: boolean): Promise<{ 
   return { spec: { size: r.size, file: resolve(arg), config: r.config, unfrozen }, tensors: r.tensors };
 }
 
+// ---- the backbone: Meta-Transformer (default) or Perceiver IO ----
+
+export type BackboneName = 'meta-transformer' | 'perceiver-io';
+export const BACKBONES: readonly BackboneName[] = ['meta-transformer', 'perceiver-io'];
+
+/**
+ * `--backbone perceiver-io`: the shared encoder is a Perceiver IO (src/encoders/perceiver/backbone.ts), trained
+ * from its seeded initialisation (there is no frozen setting); the tokenizers produce tokens of width
+ * `config.inputDim` and the head takes width `config.latentDim`. Absent from a run config = meta-transformer.
+ */
+export interface BackboneSpec { kind: 'perceiver-io'; config: PerceiverBackboneConfig }
+
+/** The backbone's contract with the rest of the pipeline: tokens in, a token sequence for the head out. */
+export type SharedBackbone = MetaTransformerEncoder | PerceiverBackbone;
+
+/** Token width the tokenizers must produce for a run config. */
+export function tokenWidth(cfg: Pick<RunConfig, 'encoder'> & { backbone?: BackboneSpec }): number {
+  return cfg.backbone?.kind === 'perceiver-io' ? cfg.backbone.config.inputDim : cfg.encoder.config.dim;
+}
+
+/**
+ * The backbone spec of `--backbone NAME` with Perceiver options (undefined for the Meta-Transformer). Heads that
+ * read the input token structure (forecast, graph regression) get the 'inputs' output mode unless the options
+ * set one.
+ */
+export function resolveBackbone(name: string | undefined, options: Partial<PerceiverBackboneConfig> | undefined, headKind?: HeadConfig['kind']): BackboneSpec | undefined {
+  const n = name ?? 'meta-transformer';
+  if (!BACKBONES.includes(n as BackboneName)) throw new DataError(`--backbone: unknown backbone '${n}' (valid: ${BACKBONES.join(', ')})`);
+  if (n === 'meta-transformer') {
+    if (options && Object.values(options).some((v) => v !== undefined)) throw new DataError(`Perceiver options (${Object.keys(options).filter((k) => options[k as keyof PerceiverBackboneConfig] !== undefined).join(', ')}) need --backbone perceiver-io`);
+    return undefined;
+  }
+  const o: Partial<PerceiverBackboneConfig> = { ...(options ?? {}) };
+  if (o.output === undefined && (headKind === 'forecast' || headKind === 'graph-regression')) o.output = 'inputs';
+  try { return { kind: 'perceiver-io', config: resolvePerceiverBackboneConfig(o) }; } catch (e) { throw new DataError(`--backbone perceiver-io: ${(e as Error).message}`); }
+}
+
 // ---- heads ----
 
 export interface HeadConfig {
@@ -132,6 +170,8 @@ export interface RunConfig {
   /** Reading options (sample rate of array audio, channels of CSV series rows). */
   read: { sampleRate?: number; channels?: number };
   training: Recipe;
+  /** The shared backbone when not the Meta-Transformer encoder (older run configs have none). */
+  backbone?: BackboneSpec;
   data: { path: string; format: string; samples: number; split: { train: number; val: number; test: number }; features?: string[] };
 }
 
@@ -139,12 +179,12 @@ export interface RunConfig {
 
 export class OmniModel extends Module {
   tokenizer: AnyTokenizer;
-  encoder: MetaTransformerEncoder;
+  encoder: SharedBackbone;
   head: HeadModule | null;
   private _spec: ModalitySpec;
 
   /** `head` null: an embedding model (tokenizer + encoder). */
-  constructor(spec: ModalitySpec, tokenizer: AnyTokenizer, encoder: MetaTransformerEncoder, head: HeadModule | null) {
+  constructor(spec: ModalitySpec, tokenizer: AnyTokenizer, encoder: SharedBackbone, head: HeadModule | null) {
     super();
     this._spec = spec;
     this.tokenizer = tokenizer;
@@ -177,12 +217,18 @@ export class OmniModel extends Module {
  * Build the model of a run configuration (deterministic: the seed fixes every random initialisation, in the
  * order tokenizer, encoder, head). `cfg.head` null builds an embedding model.
  */
-export async function buildModel(cfg: Pick<RunConfig, 'modality' | 'seed' | 'encoder' | 'tokenizer'> & { head: HeadConfig | null }, encoderTensors?: Map<string, StoredTensor> | null): Promise<{ model: OmniModel; generator: Generator }> {
+export async function buildModel(cfg: Pick<RunConfig, 'modality' | 'seed' | 'encoder' | 'tokenizer'> & { head: HeadConfig | null; backbone?: BackboneSpec }, encoderTensors?: Map<string, StoredTensor> | null): Promise<{ model: OmniModel; generator: Generator }> {
   const spec = modalitySpec(cfg.modality);
   const g = new Generator(cfg.seed);
-  const D = cfg.encoder.config.dim;
+  const D = tokenWidth(cfg);
   let tokenizer: AnyTokenizer;
   try { tokenizer = spec.buildTokenizer(cfg.tokenizer, D, g); } catch (e) { throw new DataError(`${cfg.modality} tokenizer (options ${JSON.stringify(cfg.tokenizer).slice(0, 200)}): ${(e as Error).message}`); }
+  if (cfg.backbone?.kind === 'perceiver-io') {
+    let backbone: PerceiverBackbone;
+    try { backbone = new PerceiverBackbone(resolvePerceiverBackboneConfig(cfg.backbone.config), { generator: g }); } catch (e) { throw new DataError(`perceiver-io backbone (options ${JSON.stringify(cfg.backbone.config)}): ${(e as Error).message}`); }
+    const head = cfg.head ? buildHead(cfg.head, backbone.dim, g) : null;
+    return { model: new OmniModel(spec, tokenizer, backbone, head), generator: g };
+  }
   const encoder = new MetaTransformerEncoder(cfg.encoder.config, { generator: g, frozen: true });
   if (cfg.encoder.file) {
     const tensors = encoderTensors ?? (await readEncoderFile(cfg.encoder.file)).tensors;

@@ -24,7 +24,8 @@ import { BadSamples, loadDataset, readSeriesCsv, type DatasetOptions, type Loade
 import { mapDataset, subsetDataset, type Dataset } from '../data/dataset.js';
 import { modalitySpec, type ModalitySpec, type ReadOptions } from './modalities.js';
 import { readSampleAt, type SampleReadOptions } from './read-worker.js';
-import { OmniTask, buildModel, defaultHead, readEncoderFile, resolveEncoder, type OmniModel, type OmniSample, type RunConfig, type TargetConfig } from './model.js';
+import { OmniTask, buildModel, defaultHead, readEncoderFile, resolveBackbone, resolveEncoder, tokenWidth, type BackboneSpec, type OmniModel, type OmniSample, type RunConfig, type TargetConfig } from './model.js';
+import type { PerceiverBackboneConfig } from '../encoders/perceiver/backbone.js';
 
 export const CONFIG_FILE = 'config.json';
 export const REPORT_FILE = 'report.json';
@@ -40,6 +41,10 @@ export interface TrainRunOptions {
   /** 'tiny' | 'small' | 'base' | 'large' | path to a safetensors encoder (default 'tiny'). */
   encoder?: string;
   unfreeze?: boolean;
+  /** Shared backbone: 'meta-transformer' (default) or 'perceiver-io' (then `encoder`/`unfreeze` do not apply). */
+  backbone?: string;
+  /** Perceiver IO backbone options (latents, widths, depth...; defaults in PERCEIVER_BACKBONE_DEFAULTS). */
+  perceiver?: Partial<PerceiverBackboneConfig>;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -109,6 +114,8 @@ export interface RunReport {
   modality: string;
   task: TaskKind;
   encoder: { size: string | null; file: string | null; dim: number; depth: number; frozen: boolean };
+  /** Present for a non-default backbone (perceiver-io, with its configuration). */
+  backbone?: { kind: 'perceiver-io' } & PerceiverBackboneConfig;
   trainableParams: number;
   totalParams: number;
   classes?: string[];
@@ -240,6 +247,11 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   if (overrides.patience !== undefined && !(Number.isInteger(overrides.patience) && overrides.patience >= 0)) throw new DataError(`--patience must be a non-negative integer, got ${overrides.patience}`);
   const recipe = recipeFor(spec.name, task, overrides);
 
+  resolveBackbone(o.backbone, o.perceiver); // validate the backbone options before reading data
+  if (o.backbone === 'perceiver-io') {
+    if (o.encoder !== undefined && o.encoder !== 'tiny') throw new DataError(`--encoder ${o.encoder}: applies to the meta-transformer backbone, not --backbone perceiver-io`);
+    if (o.unfreeze) throw new DataError('--unfreeze: the perceiver-io backbone always trains (it has no pretrained frozen setting)');
+  }
   const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', o.unfreeze ?? false);
   const ds = await loadDataset(o.data, {
     spec, task, target: o.target, read, seqLen: o.seqLen, predLen: o.predLen, dateColumn: o.dateColumn,
@@ -288,11 +300,12 @@ async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
   const probe = ds.samples ? null : await ds.get(split.train[0]!);
   const trainInputs = ds.samples ? split.train.map((i) => ds.samples![i]!.input) : [probe!.input];
   const user = { ...(o.freq !== undefined ? { freq: o.freq } : {}), ...(o.tokenizerOptions ?? {}) };
-  const patchSize = o.patchSize ?? (encoder.size === 'large' ? 14 : 16);
-  const tokenizer = spec.tokenizerConfig(trainInputs, { dim: encoder.config.dim, patchSize, user, all: ds.samples ? ds.samples.map((s) => s.input) : trainInputs, header: ds.header });
   const head = defaultHead(spec.name, task, recipe, target.kind === 'forecasting'
     ? { outDim: target.targetChannels.length, seqLen: target.seqLen, predLen: target.predLen, channels: target.targetChannels.length }
     : { outDim: target.kind === 'classification' ? target.classes.length : 1 });
+  const backbone = resolveBackbone(o.backbone, o.perceiver, head.kind);
+  const patchSize = o.patchSize ?? (!backbone && encoder.size === 'large' ? 14 : 16);
+  const tokenizer = spec.tokenizerConfig(trainInputs, { dim: tokenWidth({ encoder, backbone }), patchSize, user, all: ds.samples ? ds.samples.map((s) => s.input) : trainInputs, header: ds.header });
   if (o.headOptions) {
     const allowed = ['pool', 'norm', 'hidden', 'dropout'];
     for (const k of Object.keys(o.headOptions)) if (!allowed.includes(k)) throw new DataError(`--head-options: unknown key '${k}' (allowed: ${allowed.join(', ')})`);
@@ -302,7 +315,7 @@ async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
   const config: RunConfig = {
     format: 'omniformer-run', version: 1, modality: spec.name, task, seed, encoder, tokenizer, head, target,
     inputLayout: ds.format === 'csv-rows' ? 'csv-rows' : ds.format === 'csv-series' ? 'series' : 'file',
-    read, training: recipe,
+    read, training: recipe, ...(backbone ? { backbone } : {}),
     data: { path: resolve(o.data), format: ds.format, samples: ds.length, split: { train: split.train.length, val: split.val.length, test: split.test.length }, ...(ds.header ? { features: ds.header } : {}) },
   };
   mkdirSync(out, { recursive: true });
@@ -330,7 +343,8 @@ async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
   const r: TrainReport = await trainer.run({ train: pick(split.train), val: pick(split.val), test: pick(split.test) });
   const report: RunReport = {
     modality: spec.name, task,
-    encoder: { size: encoder.size, file: encoder.file, dim: encoder.config.dim, depth: encoder.config.depth, frozen: !encoder.unfrozen },
+    encoder: backbone ? backboneSummary(backbone) : { size: encoder.size, file: encoder.file, dim: encoder.config.dim, depth: encoder.config.depth, frozen: !encoder.unfrozen },
+    ...(backbone ? { backbone: { kind: backbone.kind, ...backbone.config } } : {}),
     trainableParams: model.numParams({ trainableOnly: true }), totalParams: model.numParams(),
     ...(target.kind === 'classification' ? { classes: target.classes } : {}),
     samples: config.data.split,
@@ -342,6 +356,11 @@ async function trainOn(ds: LoadedDataset, o: TrainRunOptions, c: {
   };
   await writeFileAtomic(join(out, REPORT_FILE), new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n'));
   return { report, config, model, data: { format: ds.format, lazy: !ds.samples, skipped: ds.skipped, gets: ds.stats.gets, workerThreads: [...ds.stats.workerThreads] } };
+}
+
+/** The report's `encoder` entry for a Perceiver backbone: output width, self-attention applications, trained. */
+function backboneSummary(b: BackboneSpec): RunReport['encoder'] {
+  return { size: null, file: null, dim: b.config.latentDim, depth: b.config.depth * b.config.numBlocks, frozen: false };
 }
 
 /** Rebuild a run's model with its best (else last) weights. */
@@ -486,6 +505,9 @@ export interface EmbedRunOptions {
   run?: string;
   modality?: string;
   encoder?: string;
+  /** Without --run: 'meta-transformer' (default) or 'perceiver-io' (seeded random Perceiver, `perceiver` options). */
+  backbone?: string;
+  perceiver?: Partial<PerceiverBackboneConfig>;
   seed?: number;
   patchSize?: number;
   sampleRate?: number;
@@ -517,9 +539,11 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
       raw.push({ input: await spec.readSample(f, read), name: f });
     }
     checkShapes(spec, raw);
+    const backbone = resolveBackbone(o.backbone, o.perceiver);
+    if (backbone && o.encoder !== undefined && o.encoder !== 'tiny') throw new DataError(`--encoder ${o.encoder}: applies to the meta-transformer backbone, not --backbone perceiver-io`);
     const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', false);
-    const tokenizer = spec.tokenizerConfig(raw.map((s) => s.input), { dim: encoder.config.dim, patchSize: o.patchSize ?? (encoder.size === 'large' ? 14 : 16), user: o.tokenizerOptions ?? {}, all: raw.map((s) => s.input) });
-    ({ model } = await buildModel({ modality: spec.name, seed: o.seed ?? 0, encoder, tokenizer, head: null }, tensors));
+    const tokenizer = spec.tokenizerConfig(raw.map((s) => s.input), { dim: tokenWidth({ encoder, backbone }), patchSize: o.patchSize ?? (!backbone && encoder.size === 'large' ? 14 : 16), user: o.tokenizerOptions ?? {}, all: raw.map((s) => s.input) });
+    ({ model } = await buildModel({ modality: spec.name, seed: o.seed ?? 0, encoder, tokenizer, head: null, ...(backbone ? { backbone } : {}) }, tensors));
   }
   validateSamples(model, spec, raw);
   model.eval();

@@ -18,7 +18,7 @@ import { Tensor, Variable, where } from '../../engine/tensor.js';
 import { makeActivation, type UnaryModule } from '../../nn/activation.js';
 import { MASK_VALUE } from '../../nn/attention.js';
 import { Identity } from '../../nn/container.js';
-import { normal_, zeros_, ones_ } from '../../nn/init.js';
+import { normal_, ones_, truncNormal_, zeros_ } from '../../nn/init.js';
 import { Linear } from '../../nn/linear.js';
 import { Module } from '../../nn/module.js';
 import { LayerNorm } from '../../nn/norm.js';
@@ -56,8 +56,15 @@ export interface PerceiverConfig {
   hiddenAct: 'gelu' | 'gelu_tanh';
   /** LayerNorm epsilon: 1e-5 in both references. */
   layerNormEps: number;
-  /** Std of the normal(0, std) init of linears, latents and position embeddings (HF initializer_range). */
+  /** Std of the normal(0, std) init of latents, position embeddings and (scheme 'hf') linears (HF initializer_range). */
   initializerRange: number;
+  /**
+   * Linear init: 'hf' = normal(0, initializerRange) (HF; fine when weights are loaded), 'dm' = haiku's default
+   * VarianceScaling(1, fan_in, truncated normal): std 1/sqrt(fan_in), what the original models were trained from.
+   * Training from scratch at small widths needs 'dm': with 'hf' the attention starts uniform and the latents
+   * nearly input-independent, and small runs stall at chance.
+   */
+  initScheme: 'hf' | 'dm';
   /** Byte vocabulary and text positions (used by the text preprocessor / MLM, not by the core). */
   vocabSize: number;
   maxPositionEmbeddings: number;
@@ -68,7 +75,7 @@ export const PERCEIVER_DEFAULTS: PerceiverConfig = {
   numLatents: 256, dLatents: 1280, dModel: 768, numBlocks: 1, numSelfAttendsPerBlock: 26,
   numSelfAttentionHeads: 8, numCrossAttentionHeads: 8, qkChannels: null, vChannels: null,
   crossAttentionShapeForAttention: 'kv', selfAttentionWideningFactor: 1, crossAttentionWideningFactor: 1,
-  useQueryResidual: true, attentionProbsDropoutProb: 0, hiddenAct: 'gelu', layerNormEps: 1e-5, initializerRange: 0.02,
+  useQueryResidual: true, attentionProbsDropoutProb: 0, hiddenAct: 'gelu', layerNormEps: 1e-5, initializerRange: 0.02, initScheme: 'hf',
   vocabSize: 262, maxPositionEmbeddings: 2048,
 };
 
@@ -82,6 +89,7 @@ export function resolvePerceiverConfig(partial: Partial<PerceiverConfig> = {}): 
   }
   for (const k of ['qkChannels', 'vChannels'] as const) if (c[k] !== null && !posInt(c[k])) throw new ShapeError('PerceiverConfig', `${k} must be a positive integer or null, got ${String(c[k])}`);
   if (c.crossAttentionShapeForAttention !== 'kv' && c.crossAttentionShapeForAttention !== 'q') throw new ShapeError('PerceiverConfig', `crossAttentionShapeForAttention must be 'kv' or 'q', got '${String(c.crossAttentionShapeForAttention)}'`);
+  if (c.initScheme !== 'hf' && c.initScheme !== 'dm') throw new ShapeError('PerceiverConfig', `initScheme must be 'hf' or 'dm', got '${String(c.initScheme)}'`);
   if (c.hiddenAct !== 'gelu' && c.hiddenAct !== 'gelu_tanh') throw new ShapeError('PerceiverConfig', `hiddenAct must be 'gelu' or 'gelu_tanh', got '${String(c.hiddenAct)}'`);
   if (!(c.attentionProbsDropoutProb >= 0 && c.attentionProbsDropoutProb < 1)) throw new ShapeError('PerceiverConfig', `attentionProbsDropoutProb must be in [0, 1), got ${c.attentionProbsDropoutProb}`);
   // Spec A2.5: the encoder needs D divisible by both head counts.
@@ -90,11 +98,20 @@ export function resolvePerceiverConfig(partial: Partial<PerceiverConfig> = {}): 
   return c;
 }
 
-/** HF-style init of a subtree: Linear weights normal(0, std) and zero bias, LayerNorm 1/0. */
-function initHf(m: Module, std: number, g: Generator): void {
+/** haiku's truncated-normal correction: the std of a unit normal truncated to ±2. */
+const TRUNC_STD = 0.87962566103423978;
+
+/**
+ * Init a subtree: LayerNorm 1/0, Linear bias 0, Linear weight normal(0, std) ('hf') or haiku VarianceScaling(1,
+ * fan_in, truncated normal) ('dm': std 1/sqrt(fan_in), truncated at 2 std).
+ */
+function initWeights(m: Module, scheme: 'hf' | 'dm', std: number, g: Generator): void {
   for (const [, s] of m.namedModules()) {
-    if (s instanceof Linear) { normal_(s.weight, 0, std, g); if (s.bias) zeros_(s.bias); }
-    else if (s instanceof LayerNorm) { if (s.weight) ones_(s.weight); if (s.bias) zeros_(s.bias); }
+    if (s instanceof Linear) {
+      if (scheme === 'hf') normal_(s.weight, 0, std, g);
+      else { const sd = 1 / Math.sqrt(s.inFeatures) / TRUNC_STD; truncNormal_(s.weight, sd, { a: -2 * sd, b: 2 * sd, generator: g }); }
+      if (s.bias) zeros_(s.bias);
+    } else if (s instanceof LayerNorm) { if (s.weight) ones_(s.weight); if (s.bias) zeros_(s.bias); }
   }
 }
 
@@ -240,7 +257,8 @@ export class PerceiverMLP extends Module {
 export interface PerceiverLayerOptions extends PerceiverAttentionOptions {
   wideningFactor?: number;
   hiddenAct?: 'gelu' | 'gelu_tanh';
-  /** normal(0, std) init of the linears (HF); default 0.02. */
+  /** Linear init (see PerceiverConfig.initScheme); default 'hf' with std 0.02. */
+  initScheme?: 'hf' | 'dm';
   initStd?: number;
 }
 
@@ -268,7 +286,7 @@ export class PerceiverLayer extends Module {
     this.attention = new PerceiverAttention({ ...o, generator: g });
     this.layernorm = new LayerNorm(o.qDim, { eps: o.eps ?? 1e-5 });
     this.mlp = new PerceiverMLP(o.qDim, o.wideningFactor ?? 1, o.hiddenAct ?? 'gelu', g);
-    initHf(this, o.initStd ?? 0.02, g);
+    initWeights(this, o.initScheme ?? 'hf', o.initStd ?? 0.02, g);
   }
 
   /** x [B, Nq, Cq]; inputs [B, Nkv, Ckv] for a cross-attention; bias: additive attention bias or null. */
@@ -334,14 +352,15 @@ export class PerceiverEncoder extends Module {
   cross_attention: PerceiverLayer;
   self_attends: PerceiverLayer[];
 
-  constructor(config: PerceiverConfig, kvDim: number = config.dModel, opts: { generator?: Generator } = {}) {
+  constructor(config: Partial<PerceiverConfig>, kvDim?: number, opts: { generator?: Generator } = {}) {
     super();
-    const c = config;
+    const c = resolvePerceiverConfig(config);
+    kvDim ??= c.dModel;
     const g = opts.generator ?? defaultGenerator;
     if (!posInt(kvDim)) throw new ShapeError('PerceiverEncoder', `kvDim (input width) must be a positive integer, got ${kvDim}`);
     this.config = c;
     this.kvDim = kvDim;
-    const common = { qkChannels: c.qkChannels, vChannels: c.vChannels, dropout: c.attentionProbsDropoutProb, eps: c.layerNormEps, hiddenAct: c.hiddenAct, initStd: c.initializerRange, generator: g };
+    const common = { qkChannels: c.qkChannels, vChannels: c.vChannels, dropout: c.attentionProbsDropoutProb, eps: c.layerNormEps, hiddenAct: c.hiddenAct, initScheme: c.initScheme, initStd: c.initializerRange, generator: g };
     this.cross_attention = new PerceiverLayer({
       ...common, isCrossAttention: true, qDim: c.dLatents, kvDim, numHeads: c.numCrossAttentionHeads,
       wideningFactor: c.crossAttentionWideningFactor, useQueryResidual: c.useQueryResidual, shapeForAttention: c.crossAttentionShapeForAttention,
@@ -432,8 +451,9 @@ export class PerceiverBasicDecoder extends Module implements PerceiverDecoder {
   decoding_cross_attention: PerceiverLayer | null = null;
   final_layer: Linear | Identity | null = null;
 
-  constructor(config: PerceiverConfig, o: BasicDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: BasicDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     const g = o.generator ?? defaultGenerator;
     this.outputNumChannels = o.outputNumChannels;
     this.positionEncodingType = o.positionEncodingType ?? 'trainable';
@@ -460,7 +480,7 @@ export class PerceiverBasicDecoder extends Module implements PerceiverDecoder {
       }
       if (this.projectPosDim) {
         this.positions_projection = new Linear(posSize, this.projectPosDim, { generator: g });
-        initHf(this.positions_projection, config.initializerRange, g);
+        initWeights(this.positions_projection, config.initScheme, config.initializerRange, g);
         posSize = this.projectPosDim;
       } else this.positions_projection = new Identity();
     }
@@ -473,11 +493,11 @@ export class PerceiverBasicDecoder extends Module implements PerceiverDecoder {
         isCrossAttention: true, qDim: numChannels, kvDim: config.dLatents, qkChannels: o.qkChannels ?? null, vChannels: o.vChannels ?? null,
         numHeads: o.numHeads ?? 1, wideningFactor: o.wideningFactor ?? 1, useQueryResidual: o.useQueryResidual ?? false,
         shapeForAttention: config.crossAttentionShapeForAttention, dropout: config.attentionProbsDropoutProb, eps: config.layerNormEps,
-        hiddenAct: config.hiddenAct, initStd: config.initializerRange, generator: g,
+        hiddenAct: config.hiddenAct, initScheme: config.initScheme, initStd: config.initializerRange, generator: g,
       });
       if (this.finalProject) {
         const fl = new Linear(numChannels, o.outputNumChannels, { generator: g });
-        initHf(fl, config.initializerRange, g);
+        initWeights(fl, config.initScheme, config.initializerRange, g);
         this.final_layer = fl;
       } else this.final_layer = new Identity();
     }
@@ -543,8 +563,9 @@ export interface ClassificationDecoderOptions extends Omit<BasicDecoderOptions, 
 export class PerceiverClassificationDecoder extends Module implements PerceiverDecoder {
   readonly numLabels: number;
   decoder: PerceiverBasicDecoder;
-  constructor(config: PerceiverConfig, o: ClassificationDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: ClassificationDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     this.numLabels = o.numLabels;
     const numChannels = o.numChannels ?? config.dLatents;
     this.decoder = new PerceiverBasicDecoder(config, {
@@ -556,6 +577,56 @@ export class PerceiverClassificationDecoder extends Module implements PerceiverD
   decoderQuery(ctx: DecoderQueryContext): Tensor { return this.decoder.decoderQuery(ctx); }
   /** -> [B, numLabels] (the single query's output). */
   forward(query: Tensor, z: Tensor): Tensor { return select(this.decoder.forward(query, z), 1, 0); }
+}
+
+/**
+ * HF `PerceiverOpticalFlowDecoder` (spec A5 FlowDecoder): the queries are the preprocessed inputs themselves
+ * (features + positions at every pixel); a BasicDecoder (`decoder.*`, 'none' queries of width numChannels, no query
+ * residual) decodes them, the output is divided by `rescaleFactor` (100) and reshaped to [B, H, W, C].
+ */
+export class PerceiverOpticalFlowDecoder extends Module implements PerceiverDecoder {
+  readonly outputImageShape: readonly number[];
+  readonly rescaleFactor: number;
+  decoder: PerceiverBasicDecoder;
+  constructor(config: Partial<PerceiverConfig>, o: Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputNumChannels'> & { outputImageShape: readonly number[]; outputNumChannels?: number; rescaleFactor?: number; numChannels: number }) {
+    super();
+    this.outputImageShape = [...o.outputImageShape];
+    this.rescaleFactor = o.rescaleFactor ?? 100;
+    this.decoder = new PerceiverBasicDecoder(config, { ...o, positionEncodingType: 'none', outputNumChannels: o.outputNumChannels ?? 2 });
+  }
+  get numQueryChannels(): number { return this.decoder.numChannels; }
+  decoderQuery(ctx: DecoderQueryContext): Tensor {
+    if (ctx.subsampledPoints) throw new ShapeError('PerceiverOpticalFlowDecoder', 'subsampled decoding is not supported (as HF)');
+    if (!(ctx.inputs instanceof Tensor)) throw new ShapeError('PerceiverOpticalFlowDecoder', 'the flow decoder queries are the preprocessed inputs; pass them as ctx.inputs');
+    return ctx.inputs;
+  }
+  /** -> [B, ...outputImageShape, outputNumChannels]. */
+  forward(query: Tensor, z: Tensor): Tensor {
+    const y = this.decoder.forward(query, z).div(this.rescaleFactor);
+    return y.reshape([y.shape[0]!, ...this.outputImageShape, y.shape[2]!]);
+  }
+}
+
+/**
+ * HF `PerceiverBasicVideoAutoencodingDecoder`: a BasicDecoder (`decoder.*`) over outputIndexDims = outputShape[1..3]
+ * (T, H, W) whose output is reshaped to [...outputShape, C]. Used as the 'image' modality of the multimodal
+ * autoencoder (positionEncodingOnly: it then only builds the Fourier queries).
+ */
+export class PerceiverBasicVideoAutoencodingDecoder extends Module implements PerceiverDecoder {
+  readonly outputShape: readonly number[];
+  decoder: PerceiverBasicDecoder;
+  constructor(config: Partial<PerceiverConfig>, o: Omit<BasicDecoderOptions, 'outputIndexDims'> & { outputShape: readonly number[] }) {
+    super();
+    if (o.outputShape.length !== 4) throw new ShapeError('PerceiverBasicVideoAutoencodingDecoder', `outputShape must be [B, T, H, W], got ${fmtShape(o.outputShape)}`);
+    this.outputShape = [...o.outputShape];
+    this.decoder = new PerceiverBasicDecoder(config, { ...o, outputIndexDims: this.outputShape.slice(1) });
+  }
+  get numQueryChannels(): number { return this.decoder.numQueryChannels; }
+  decoderQuery(ctx: DecoderQueryContext): Tensor { return this.decoder.decoderQuery(ctx); }
+  forward(query: Tensor, z: Tensor): Tensor {
+    const y = this.decoder.forward(query, z);
+    return y.reshape([...this.outputShape, y.shape[2]!]);
+  }
 }
 
 /** Plain-object container of named submodules (torch.nn.ModuleDict): children are fields named by key. */
@@ -594,7 +665,7 @@ export class ParameterDict extends Module {
 
 export interface MultimodalDecoderOptions extends Omit<BasicDecoderOptions, 'positionEncodingType' | 'outputIndexDims' | 'numChannels' | 'outputNumChannels' | 'positionEncodingOnly' | 'concatPreprocessedInput'> {
   /** Per-modality query builders (built with positionEncodingOnly: true). */
-  modalities: Record<string, PerceiverBasicDecoder | PerceiverClassificationDecoder>;
+  modalities: Record<string, PerceiverDecoder>;
   /** Output points of the shared decoder (informational, as HF `num_outputs`). */
   numOutputs?: number | null;
   outputNumChannels: number;
@@ -611,12 +682,13 @@ export class PerceiverMultimodalDecoder extends Module implements PerceiverDecod
   readonly minPaddingSize: number;
   readonly numQueryChannels: number;
   readonly order: readonly string[];
-  modalities: ModuleDict<PerceiverBasicDecoder | PerceiverClassificationDecoder>;
+  modalities: ModuleDict<PerceiverDecoder>;
   decoder: PerceiverBasicDecoder;
   padding: ParameterDict;
 
-  constructor(config: PerceiverConfig, o: MultimodalDecoderOptions) {
+  constructor(partial: Partial<PerceiverConfig>, o: MultimodalDecoderOptions) {
     super();
+    const config = resolvePerceiverConfig(partial);
     const g = o.generator ?? defaultGenerator;
     const names = Object.keys(o.modalities);
     if (names.length === 0) throw new ShapeError('PerceiverMultimodalDecoder', 'expected at least one modality');
