@@ -208,6 +208,20 @@ test('pixels with a real spatial stride, and the conv front end in HF and TF-SAM
   const o = pix.forward(tensorOf(p.get('pixels_in')!));
   assert.deepEqual(o.inputs.shape, [2, 25, 3 + 18]);
   assert.ok(maxAbs(await o.inputs.float32(), p.get('pixels_out')!.data as Float32Array) < 1e-5);
+  // concat_or_add_pos 'add': conv1x1 features + learned positions, same width.
+  const added = new PerceiverImagePreprocessor({ prepType: 'conv1x1', spatialDownsample: 1, outChannels: 4, positionEncoding: { type: 'trainable', indexDims: [3, 3], numChannels: 4 }, concatOrAddPos: 'add' });
+  assert.equal(added.numChannels, 4);
+  const img = new Tensor([1, 3, 3, 3], 'float32', Float32Array.from({ length: 27 }, (_, i) => Math.cos(i)));
+  const ao = added.forward(img);
+  const feats = await (ao.inputsWithoutPos as Tensor).float32(), pos = added.position_embeddings.stateDict().get('position_embeddings')!.value as Float32Array;
+  assert.ok(maxAbs(await ao.inputs.float32(), feats.map((v, i) => v + pos[i]!)) < 1e-6, "'add' = features + positions");
+  // Spectrogram patches: [B, T, F] in (2 x 3) patches, row-major over (T/2, F/3), 2-D positions.
+  const spec = new PerceiverAudioPreprocessor({ prepType: 'spectrogram', patchSize: [2, 3], positionEncoding: { type: 'fourier', numBands: 2, maxResolution: [4, 2] } });
+  const sx = new Tensor([1, 8, 6], 'float32', Float32Array.from({ length: 48 }, (_, i) => i));
+  const so = spec.forward(sx);
+  assert.deepEqual([so.inputs.shape, spec.numChannels], [[1, 8, 6 + 10], 16]);
+  const sw = await (so.inputsWithoutPos as Tensor).float32();
+  assert.deepEqual(Array.from(sw.subarray(6 * 3, 6 * 4)), [15, 16, 17, 21, 22, 23], 'token (1, 1) = frames 2-3, bins 3-5 (x[t, f] = 6t + f)');
   for (const [geom, key, side] of [['hf', 'conv_hf', 3], ['tf-same', 'conv_tf_same', 4]] as const) {
     const ds = new Conv2DDownsample(3, 8, { padding: geom });
     for (const [k, v] of ds.stateDict()) if (p.has(`downsample.${k}`)) v.assignSync(Float32Array.from(p.get(`downsample.${k}`)!.data as Float32Array));
