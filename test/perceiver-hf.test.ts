@@ -119,6 +119,11 @@ test('loader reports missing / unexpected / mis-shaped keys (strict throws and l
     assert.deepEqual([r.missing, r.unexpected, r.mismatched.map((m) => m.key)], [['perceiver.embeddings.latents'], ['perceiver.extra.weight'], ['perceiver.decoder.decoder.final_layer.bias']]);
     const q = r.model.stateDict().get('perceiver.encoder.cross_attention.attention.self.query.weight')!;
     assert.deepEqual(Array.from(q.value as Float32Array), Array.from(sd.get('perceiver.encoder.cross_attention.attention.self.query.weight')!.data as Float32Array), 'matching keys loaded');
+    // A BatchNorm without num_batches_tracked (older torch) loads, as torch's own loader allows.
+    const conv = readSafetensorsSync(join(FX, 'vision-perceiver-conv', 'model.safetensors')).tensors;
+    conv.delete('perceiver.input_preprocessor.convnet.batchnorm.num_batches_tracked');
+    const rc = await loadHfPerceiver({ config: join(FX, 'vision-perceiver-conv', 'config.json'), weights: conv }, { maxResolution: [8, 8] });
+    assert.deepEqual([rc.missing, rc.unexpected, rc.mismatched], [[], [], []]);
     // Clear errors: unknown architecture, no weights, bad JSON, Fourier band count that does not fit.
     await assert.rejects(loadHfPerceiver({ config: { architectures: ['PerceiverForOpticalFlow'] }, weights: new Map() }), /architecture 'PerceiverForOpticalFlow' is not supported/);
     await assert.rejects(loadHfPerceiver({ config: {}, weights: new Map() }), /names no architecture/);

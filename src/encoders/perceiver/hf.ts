@@ -292,7 +292,14 @@ export async function loadHfPerceiver(
   const wName = typeof weightsSrc === 'string' ? weightsSrc : 'weights';
   const architecture = pickArchitecture(json, opts, cfgName);
   const model = buildHfPerceiver(architecture, json, weights, opts, wName);
-  const result = applyStateDict(model, weights as Map<string, StoredTensor>, { strict: opts.strict ?? true }, wName);
+  // torch fills a BatchNorm's missing `num_batches_tracked` (older checkpoints) on load; so does this loader.
+  let tensors = weights as Map<string, StoredTensor>;
+  const counters = [...model.stateDict().keys()].filter((k) => k.endsWith('.num_batches_tracked') && !weights.has(k));
+  if (counters.length) {
+    tensors = new Map(tensors);
+    for (const k of counters) tensors.set(k, { shape: [], data: new BigInt64Array(1), storedDtype: 'I64' });
+  }
+  const result = applyStateDict(model, tensors, { strict: opts.strict ?? true }, wName);
   model.eval();
   return { model, architecture, config: model.config, ...result };
 }
