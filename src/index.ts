@@ -8,6 +8,8 @@ export { VisionTransformer, PatchEmbed, VIT_CONFIGS, resamplePosEmbed, type VitC
 export * from './encoders/clip.js';
 export * from './encoders/meta-transformer.js';
 export * from './encoders/perceiver/index.js';
+export * from './encoders/perceiver/processors.js';
+export * from './encoders/perceiver/hf.js';
 export * from './heads/index.js';
 export * from './data2seq/index.js';
 export * from './data/index.js';
