@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, StateDictError, readSafetensorsSync, writeSafetensors } from '../src/index.js';
 import type { StoredTensor } from '../src/io/safetensors.js';
+import { writeTorchCheckpoint } from '../src/io/torch-save.js';
 import {
   HF_PERCEIVER_ARCHITECTURES, PerceiverForImageClassification, PerceiverForMaskedLM, buildHfPerceiver, hfNumLabels, loadHfPerceiver,
   perceiverConfigFromHf, type HfPerceiverConfigJson,
@@ -92,6 +93,22 @@ test('HF sizes are read from the checkpoint (learned width, conv width, Fourier 
   assert.equal(hfNumLabels(json('vision-perceiver-conv')), 10);
   assert.equal(hfNumLabels({ num_labels: 7 }), 7);
   assert.deepEqual([...HF_PERCEIVER_ARCHITECTURES], ['PerceiverForMaskedLM', 'PerceiverForImageClassificationLearned', 'PerceiverForImageClassificationFourier', 'PerceiverForImageClassificationConvProcessing']);
+});
+
+test('a hub folder with pytorch_model.bin (pickle weights) loads through the safe reader and matches the safetensors load', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'omni-perceiver-bin-'));
+  try {
+    const src = join(FX, 'vision-perceiver-learned');
+    const sd = readSafetensorsSync(join(src, 'model.safetensors')).tensors;
+    await writeTorchCheckpoint(join(dir, 'pytorch_model.bin'), [...sd].map(([k, v]) => [k, { shape: v.shape, data: v.data }] as [string, { shape: number[]; data: StoredTensor['data'] }]));
+    writeFileSync(join(dir, 'config.json'), readFileSync(join(src, 'config.json')));
+    const a = await loadHfPerceiver(dir), b = await loadHfPerceiver(src);
+    assert.deepEqual([a.missing, a.unexpected, a.mismatched], [[], [], []]);
+    const x = tensorOf(io('vision-perceiver-learned').get('inputs')!);
+    const la = await (a.model as PerceiverForImageClassification).forward(x).logits.float32();
+    const lb = await (b.model as PerceiverForImageClassification).forward(x).logits.float32();
+    assert.equal(maxAbs(la, lb), 0);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 test('loader reports missing / unexpected / mis-shaped keys (strict throws and loads nothing; non-strict loads the rest)', async () => {

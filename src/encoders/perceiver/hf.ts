@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ShapeError, fmtShape } from '../../engine/errors.js';
 import { Generator } from '../../engine/functional/random.js';
 import type { Tensor } from '../../engine/tensor.js';
+import { readTorchCheckpoint } from '../../io/torch-checkpoint.js';
 import { readSafetensors, type StoredTensor } from '../../io/safetensors.js';
 import { applyStateDict, type LoadStateDictResult } from '../../io/state-dict.js';
 import { Module } from '../../nn/module.js';
@@ -276,8 +277,10 @@ export async function loadHfPerceiver(
     configSrc = join(source, 'config.json');
     weightsSrc = join(source, 'model.safetensors');
     if (!existsSync(weightsSrc)) {
+      // older hub folders ship pickle weights; they are read by the safe (allowlisted, non-executing) reader
       const bin = ['pytorch_model.bin', 'model.pth'].find((f) => existsSync(join(source, f)));
-      throw new Error(`loadHfPerceiver: no model.safetensors in '${source}'${bin ? ` (found ${bin}: convert it to safetensors first)` : ''}`);
+      if (!bin) throw new Error(`loadHfPerceiver: no model.safetensors or pytorch_model.bin in '${source}'`);
+      weightsSrc = join(source, bin);
     }
   } else ({ config: configSrc, weights: weightsSrc } = source);
   let json: HfPerceiverConfigJson;
@@ -288,7 +291,8 @@ export async function loadHfPerceiver(
     try { json = JSON.parse(text) as HfPerceiverConfigJson; } catch (e) { throw new Error(`loadHfPerceiver: '${configSrc}' is not valid JSON: ${(e as Error).message}`); }
   } else json = configSrc;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`loadHfPerceiver: ${cfgName} must hold a JSON object`);
-  const weights: Weights = typeof weightsSrc === 'string' ? (await readSafetensors(weightsSrc)).tensors : weightsSrc;
+  const weights: Weights = typeof weightsSrc !== 'string' ? weightsSrc
+    : /\.(bin|pth|pt)$/i.test(weightsSrc) ? await readTorchCheckpoint(weightsSrc) : (await readSafetensors(weightsSrc)).tensors;
   const wName = typeof weightsSrc === 'string' ? weightsSrc : 'weights';
   const architecture = pickArchitecture(json, opts, cfgName);
   const model = buildHfPerceiver(architecture, json, weights, opts, wName);
