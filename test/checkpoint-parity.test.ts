@@ -4,7 +4,6 @@
 // timm and a CLIP file. Every file exists as safetensors and as a torch.save (zip) archive.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import { resamplePosEmbed, VisionTransformer } from '../src/encoders/vit.js';
 import { CLIP } from '../src/encoders/clip.js';
 import { MetaTransformerEncoder, loadEncoderWeights } from '../src/encoders/meta-transformer.js';
 import { readEncoderFile } from '../src/pipeline/model.js';
+import { runCli as cli } from './support/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const FX = join(root, 'test', 'fixtures', 'checkpoints');
@@ -285,17 +285,6 @@ test('readEncoderFile maps timm / CLIP blocks to encoder keys (eps and activatio
 
 // ---- CLI ----
 
-const bin = join(root, 'bin', 'omniformer.js');
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += String(d); });
-    p.stderr.on('data', (d) => { stderr += String(d); });
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('CLI encode --checkpoint on a timm ViT and a CLIP file reproduces torch', async () => {
   const tok = join(dir, 'tokens.npy');

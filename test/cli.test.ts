@@ -12,28 +12,11 @@ import { writeSafetensors } from '../src/io/safetensors.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
+import { runCli as cli, lastJson } from './support/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'omniformer.js');
 let dir = '';
-
-interface Result { code: number | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += String(d); });
-    p.stderr.on('data', (d) => { stderr += String(d); });
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function lastJson(r: Result): Record<string, any> {
-  assert.equal(r.code, 0, `exit code ${r.code}: ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!);
-}
 
 /** 240 rows: a numeric, a categorical and a noise column; the class depends on x and color. */
 function tabularCsv(): string {

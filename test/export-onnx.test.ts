@@ -3,7 +3,6 @@
 // compared with omniformer's own predictions. Also ONNX external data (forced on small models).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,22 +15,10 @@ import { writeNpy } from '../src/io/npy.js';
 import { exportRunOnnx, prepareRunInputs, type PreparedBatch } from '../src/pipeline/export.js';
 import { loadRun, predictRun, readInputs, trainRun } from '../src/pipeline/run.js';
 import { modalitySpec } from '../src/pipeline/modalities.js';
+import { runCli as cli } from './support/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'omniformer.js');
 let dir = '';
-
-interface Result { code: number | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += String(d); });
-    p.stderr.on('data', (d) => { stderr += String(d); });
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length, 'lengths');

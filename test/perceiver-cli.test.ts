@@ -4,7 +4,6 @@
 // including forecasting, which decodes one output token per input time step ('inputs' mode).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,26 +13,10 @@ import { Tensor } from '../src/engine/tensor.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { embedRun, loadRun, predictRun, trainRun } from '../src/pipeline/run.js';
 import { PerceiverBackbone, PERCEIVER_BACKBONE_DEFAULTS } from '../src/encoders/perceiver/backbone.js';
+import { runCli as cli, lastJson } from './support/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'omniformer.js');
 let dir = '';
-
-interface Result { code: number | null; stdout: string; stderr: string }
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, CI: 'true' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += String(d); });
-    p.stderr.on('data', (d) => { stderr += String(d); });
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-function lastJson(r: Result): Record<string, any> {
-  assert.equal(r.code, 0, `exit code ${r.code}: ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!);
-}
 
 // A small Perceiver for CPU tests: 16 latents x 64, 2 self-attention layers, tokens of width 32.
 const SMALL = ['--backbone', 'perceiver-io', '--latents', '16', '--latent-dim', '64', '--perceiver-depth', '2', '--token-dim', '32', '--perceiver-options', '{"selfHeads": 4}'];
