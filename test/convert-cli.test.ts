@@ -103,7 +103,7 @@ test('convert refuses malicious and broken files with a clear error and writes n
     assert.match(ck.stderr, /refusing to load global '__main__\.HParams'/);
     const inert = await cli([join(fixtures, 'custom_class.ckpt'), out, '--force', '--inert-globals']);
     assert.equal(inert.code, 0, inert.stderr);
-    assert.match(inert.stderr, /warning: .* kept as inert stubs \(not imported, not run\): __main__\.HParams/);
+    assert.match(inert.stderr, /warning: .* kept as inert records \(not imported, not run\): __main__\.HParams/);
     assert.deepEqual([...(await readSafetensors(out)).tensors.keys()], ['w']);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -105,14 +105,14 @@ test("unknownGlobals: 'inert' reads tensors next to custom classes without impor
   assert.deepEqual(info.unwrapped, ['state_dict']);
   assert.deepEqual(info.tensors.get('w')!.shape, [2, 3]);
   assert.deepEqual([...info.tensors.get('w')!.data as Float32Array], [0, 1, 2, 3, 4, 5]);
-  // the same mode on the malicious files: still nothing runs; stubs in the state dict are skipped
+  // the same mode on the malicious files: still nothing runs; inert records in the state dict are skipped
   if (existsSync(PWNED)) unlinkSync(PWNED);
   const nested = readTorchCheckpointInfoSync(join(dir, 'evil_nested.pth'), { unknownGlobals: 'inert' });
   assert.deepEqual(nested.inertGlobals, ['subprocess.call']);
   assert.deepEqual([...nested.tensors.keys()], ['a']);
   assert.deepEqual(nested.skipped, ['extra']);
   assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_os_system.pth'), { unknownGlobals: 'inert' }), /top-level object is not a dict \(got <os\.system object>\)/);
-  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_posix_reduce.pth'), { unknownGlobals: 'inert' }), /storage keys: pickle truncated/, 'parses as a stub, then the file ends');
+  assert.throws(() => readTorchCheckpointSync(join(dir, 'evil_posix_reduce.pth'), { unknownGlobals: 'inert' }), /storage keys: pickle truncated/, 'parses as an inert record, then the file ends');
   assert.ok(!existsSync(PWNED));
 });
 

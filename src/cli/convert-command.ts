@@ -36,7 +36,7 @@ export const CONVERT_COMMAND: Command = {
   options: {
     key: { type: 'string', description: "wrapper key holding the state dict (default: the first of state_dict, model, module, ... that holds tensors)", valueName: 'KEY' },
     'keep-prefix': { type: 'boolean', description: "keep a DataParallel 'module.' prefix (stripped by default when every key has it)" },
-    'inert-globals': { type: 'boolean', description: 'turn Python classes off the allowlist into inert stubs (never imported or run) instead of refusing the file, e.g. for a Lightning .ckpt; they are listed on stderr' },
+    'inert-globals': { type: 'boolean', description: 'turn Python classes off the allowlist into inert records (never imported or run) instead of refusing the file, e.g. for a Lightning .ckpt; they are listed on stderr' },
     force: { type: 'boolean', description: 'overwrite OUT if it exists' },
     quiet: { type: 'boolean', description: 'no progress on stderr' },
     json: { type: 'boolean', description: 'print one JSON object (the summary) on stdout' },
@@ -50,7 +50,7 @@ export const CONVERT_COMMAND: Command = {
   details: [
     'PyTorch files are read without executing them: only tensors, storages, dtypes, plain containers and numpy',
     'scalars may appear in the pickle; any other Python global (os.system, builtins.eval, a pickled nn.Module, ...)',
-    'is refused (or, with --inert-globals, kept as an inert stub and listed). Both torch.save formats are read (zip, and the legacy one of _use_new_zipfile_serialization=False).',
+    'is refused (or, with --inert-globals, kept as an inert record and listed). Both torch.save formats are read (zip, and the legacy one of _use_new_zipfile_serialization=False).',
     'Tensors are written as float32 (float16 / bfloat16 / float64 widen or round to it), int64 (all integer types)',
     'and bool; the .pth written is the zip format torch.load reads. Entries that are not tensors are left out.',
   ].join('\n'),
@@ -72,7 +72,7 @@ export const CONVERT_COMMAND: Command = {
           key: o.key as string | undefined, stripPrefix: !o['keep-prefix'], onProgress: progress('reading', quiet), unknownGlobals: o['inert-globals'] ? 'inert' : 'refuse',
         });
         tensors = info.tensors;
-        if (info.inertGlobals.length) console.error(`omniformer convert: warning: '${input}' names Python globals off the allowlist, kept as inert stubs (not imported, not run): ${info.inertGlobals.join(', ')}`);
+        if (info.inertGlobals.length) console.error(`omniformer convert: warning: '${input}' names Python globals off the allowlist, kept as inert records (not imported, not run): ${info.inertGlobals.join(', ')}`);
         Object.assign(summary, { format: info.format, unwrapped: info.unwrapped, strippedPrefix: info.strippedPrefix, dtypeCounts: info.dtypeCounts, skipped: info.skipped, inertGlobals: info.inertGlobals });
       } else {
         if (o.key !== undefined) throw new UsageError('--key applies to PyTorch inputs only');

@@ -16,18 +16,26 @@ function fsyncDirSync(dir: string): void {
   try { fd = openSync(dir, 'r'); fsyncSync(fd); } catch { /* e.g. Windows: directories cannot be opened */ } finally { if (fd !== null) closeSync(fd); }
 }
 
-/** Write `bytes` to `path` atomically (temp file in the same folder + fsync + rename). */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+/** Largest piece handed to one write call (a single Node write takes under 2 GiB). */
+const MAX_WRITE = 1 << 30;
+
+/**
+ * Create `path` atomically from a writer: `fill` writes into a temporary file in the same folder (through the
+ * handle it is given), which is then fsynced and renamed over `path`; on any error the temp file is removed.
+ */
+export async function writeAtomicWith(path: string, fill: (write: (bytes: Uint8Array, position?: number) => Promise<void>) => Promise<void>): Promise<void> {
   const tmp = tempPath(path);
   let renamed = false;
   try {
     const handle = await open(tmp, 'w', 0o644);
     try {
-      let off = 0;
-      while (off < bytes.byteLength) {
-        const { bytesWritten } = await handle.write(bytes, off, bytes.byteLength - off);
-        off += bytesWritten;
-      }
+      await fill(async (bytes, position) => {
+        let off = 0;
+        while (off < bytes.byteLength) {
+          const { bytesWritten } = await handle.write(bytes, off, Math.min(bytes.byteLength - off, MAX_WRITE), position === undefined ? null : position + off);
+          off += bytesWritten;
+        }
+      });
       await handle.sync();
     } finally {
       await handle.close();
@@ -40,15 +48,17 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   }
 }
 
-/** Synchronous variant of {@link writeFileAtomic}. */
-export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
+/** Synchronous variant of {@link writeAtomicWith}. */
+export function writeAtomicWithSync(path: string, fill: (write: (bytes: Uint8Array, position?: number) => void) => void): void {
   const tmp = tempPath(path);
   let renamed = false;
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {
-      let off = 0;
-      while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+      fill((bytes, position) => {
+        let off = 0;
+        while (off < bytes.byteLength) off += writeSync(fd, bytes, off, Math.min(bytes.byteLength - off, MAX_WRITE), position === undefined ? null : position + off);
+      });
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -59,4 +69,14 @@ export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
   } finally {
     if (!renamed) { try { unlinkSync(tmp); } catch { /* never created */ } }
   }
+}
+
+/** Write `bytes` to `path` atomically (temp file in the same folder + fsync + rename). */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await writeAtomicWith(path, (write) => write(bytes));
+}
+
+/** Synchronous variant of {@link writeFileAtomic}. */
+export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
+  writeAtomicWithSync(path, (write) => write(bytes));
 }

@@ -21,7 +21,7 @@ export class PyGlobal {
   get qualified(): string { return `${this.module}.${this.name}`; }
 }
 
-/** A plain attribute bag for data-only classes (argparse.Namespace) and inert stubs; `dict` is its state after BUILD. */
+/** A plain attribute bag for data-only classes (argparse.Namespace) and inert records; `dict` is its state after BUILD. */
 export class PyObject {
   dict: Map<unknown, unknown> = new Map();
   /** Items appended by APPEND(S) (list subclasses). */
@@ -62,7 +62,7 @@ export interface UnpickleOptions {
   /** Byte offset where the pickle starts inside `bytes` (default 0). */
   offset?: number;
   /**
-   * 'refuse' (default): a global off the allowlist is an error. 'inert': it becomes an inert PyObject stub
+   * 'refuse' (default): a global off the allowlist is an error. 'inert': it becomes an inert PyObject record
    * (its name, call arguments and state recorded, nothing imported or run), for files whose tensors sit next
    * to custom classes (Lightning hyper-parameters, ...). The names are listed in `UnpickleResult.inert`.
    */
@@ -73,7 +73,7 @@ export interface UnpickleResult {
   value: unknown;
   /** Offset just after STOP. */
   end: number;
-  /** Globals turned into inert stubs (unknownGlobals: 'inert'), in order of appearance. */
+  /** Globals turned into inert records (unknownGlobals: 'inert'), in order of appearance. */
   inert: string[];
 }
 
@@ -337,7 +337,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     if (handlers[q] || tags.has(q)) return new PyGlobal(mod, name);
     if (inertMode) {
       if (!inert.includes(q)) inert.push(q);
-      return new PyObject(q); // a stub: calling it records its arguments, nothing else
+      return new PyObject(q); // an inert record: calling it records its arguments, nothing else
     }
     throw new PickleError(`${src}refusing to load global '${q}': it is not on the allowlist of data-only types ` +
       '(a pickle can name any Python callable; only tensors, storages, dtypes, containers and numpy scalars are accepted)');

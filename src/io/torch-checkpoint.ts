@@ -61,8 +61,8 @@ export interface TorchCheckpointOptions {
   onProgress?: (read: number, total: number) => void;
   /**
    * 'refuse' (default): any global off the allowlist fails the whole file. 'inert': such globals become inert
-   * stubs (never imported or called) and are listed in `inertGlobals`; useful for checkpoints whose tensors sit
-   * next to custom classes (a Lightning .ckpt's hyper-parameters). Stubs inside the state dict are skipped.
+   * records (never imported or called) and are listed in `inertGlobals`; useful for checkpoints whose tensors sit
+   * next to custom classes (a Lightning .ckpt's hyper-parameters). Inert records inside the state dict are skipped.
    */
   unknownGlobals?: 'refuse' | 'inert';
 }
@@ -85,7 +85,7 @@ export interface TorchCheckpointInfo {
   parameters: number;
   /** Sum of the stored bytes of the selected tensors. */
   bytes: number;
-  /** Globals off the allowlist that were turned into inert stubs (only with unknownGlobals: 'inert'). */
+  /** Globals off the allowlist that were turned into inert records (only with unknownGlobals: 'inert'). */
   inertGlobals: string[];
 }
 

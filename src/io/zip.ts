@@ -2,10 +2,7 @@
 // 64 bytes with an 'FB' padding extra field as PyTorch does, and ZIP64 records whenever a size, an offset or
 // the entry count overflows the 32/16-bit fields. Reading parses the central directory from the end of the
 // file, so a multi-gigabyte archive is never loaded whole: callers read each entry's bytes by position.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeAtomicWith, writeAtomicWithSync } from './atomic.js';
 import * as zlib from 'node:zlib';
 
 export class ZipError extends Error {
@@ -252,53 +249,12 @@ function* zipWrites(entries: ZipWriteEntry[], opts: ZipWriteOptions): Generator<
   yield [pos, end];
 }
 
-function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-}
-
 /** Write a stored ZIP archive to `path` atomically (temp file in the same folder, fsync, rename). */
 export function writeZipSync(path: string, entries: ZipWriteEntry[], opts: ZipWriteOptions = {}): void {
-  const tmp = tempPath(path);
-  let renamed = false;
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      for (const [at, bytes] of zipWrites(entries, opts)) {
-        let off = 0;
-        while (off < bytes.byteLength) off += writeSync(fd, bytes, off, Math.min(bytes.byteLength - off, 1 << 30), at + off);
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    renamed = true;
-  } finally {
-    if (!renamed) { try { unlinkSync(tmp); } catch { /* never created */ } }
-  }
+  writeAtomicWithSync(path, (write) => { for (const [at, bytes] of zipWrites(entries, opts)) write(bytes, at); });
 }
 
 /** Asynchronous {@link writeZipSync}. */
 export async function writeZip(path: string, entries: ZipWriteEntry[], opts: ZipWriteOptions = {}): Promise<void> {
-  const tmp = tempPath(path);
-  let renamed = false;
-  try {
-    const handle = await open(tmp, 'w', 0o644);
-    try {
-      for (const [at, bytes] of zipWrites(entries, opts)) {
-        let off = 0;
-        while (off < bytes.byteLength) {
-          const { bytesWritten } = await handle.write(bytes, off, Math.min(bytes.byteLength - off, 1 << 30), at + off);
-          off += bytesWritten;
-        }
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-    renamed = true;
-  } finally {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
-  }
+  await writeAtomicWith(path, async (write) => { for (const [at, bytes] of zipWrites(entries, opts)) await write(bytes, at); });
 }

@@ -144,7 +144,7 @@ function fixShapes(tokenizer: AnyTokenizer): void {
 }
 
 /** A raw input of the run's shape, from config.json alone; null where the config does not fix the shape. */
-function placeholderInput(cfg: RunConfig, tokenizer: AnyTokenizer): unknown {
+function syntheticTraceInput(cfg: RunConfig, tokenizer: AnyTokenizer): unknown {
   const tok = tokenizer as unknown as Record<string, unknown>;
   switch (cfg.modality) {
     case 'image': case 'infrared': case 'xray': {
@@ -231,7 +231,7 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
     if (!raw.length) throw new DataError(`--example: '${opts.example}' holds no sample`);
     example = raw[0]!.input;
   } else {
-    example = placeholderInput(config, model.tokenizer);
+    example = syntheticTraceInput(config, model.tokenizer);
     if (example === null) {
       const what = config.modality === 'point-cloud' ? 'the number of points of a cloud' : 'the length of a series';
       throw new DataError(`--example: the run's config.json does not fix ${what}, which the exported graph needs; pass --example FILE (one input file as predict --input takes it)`);
