@@ -262,7 +262,7 @@ const embed: Command = {
   usage: 'omniformer embed --modality M --input FILE... --output OUT.npy [--pool cls|mean|none] [--encoder SIZE|FILE] [--run DIR]',
   options: {
     modality: { type: 'string', description: `modality: ${MODALITY_LIST} (taken from --run when given)`, valueName: 'M' },
-    input: { type: 'strings', description: 'sample files of the modality (all of one shape)', valueName: 'FILE...' },
+    input: { type: 'strings', description: 'sample files of the modality, all of one shape (video: also folders of frames)', valueName: 'FILE...' },
     output: { type: 'string', description: '.npy file to write', valueName: 'OUT.npy' },
     pool: { type: 'string', description: 'cls (token 0) | mean (over tokens, padding excluded) | none (all tokens)', default: 'mean', valueName: 'MODE' },
     encoder: { type: 'string', description: 'tiny | small | base | large or an encoder FILE: Meta-Transformer, timm ViT or CLIP weights, .safetensors / .pth (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
@@ -272,6 +272,7 @@ const embed: Command = {
     'patch-size': { type: 'number', description: 'patch size of image/video/audio tokenizers', valueName: 'N' },
     'sample-rate': { type: 'number', description: 'audio sample rate: WAV files are resampled to it, arrays are taken to be at it (default 16000)', valueName: 'HZ' },
     channels: { type: 'number', description: 'time-series CSV rows: values per step', valueName: 'C' },
+    frames: { type: 'number', description: 'video: frames sampled uniformly per clip (frame folders: default 8; .npy clips: default all; with --run: the run\'s)', valueName: 'N' },
     'tokenizer-options': { type: 'string', description: 'extra tokenizer options as JSON', valueName: 'JSON' },
     'batch-size': { type: 'number', description: 'batch size (default 16)', valueName: 'N' },
     json: { type: 'boolean', description: 'print one JSON object (output shape, inputs)' },
@@ -280,6 +281,7 @@ const embed: Command = {
     'omniformer embed --modality audio --input a.wav b.wav --output emb.npy',
     'omniformer embed --modality image --input x.npy --output tokens.npy --pool none --encoder Meta-Transformer_base_patch16_encoder.safetensors',
     'omniformer embed --run runs/img --input cat.npy --output cat.npy --pool cls',
+    'omniformer embed --modality video --input clips/walk_01 clips/run_02 --frames 8 --output video.npy   # folders of frames',
   ],
   async run(o) {
     const { embedRun } = await import('../pipeline/run.js');
@@ -288,7 +290,7 @@ const embed: Command = {
     if (!o.run && !o.modality) throw new UsageError('missing required option --modality (or --run)');
     const r = await embedRun({
       inputs, output: need(o, 'output'), pool: o.pool as 'cls' | 'mean' | 'none', run: o.run as string | undefined, modality: o.modality as string | undefined,
-      encoder: o.encoder as string, seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'),
+      encoder: o.encoder as string, seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), frames: num(o, 'frames'),
       tokenizerOptions: jsonOption(o, 'tokenizer-options'), batchSize: num(o, 'batch-size'), ...perceiverArgs(o),
     });
     if (o.json) console.log(JSON.stringify(r));

@@ -189,8 +189,8 @@ export interface RunConfig {
   target: TargetConfig;
   /** How --input files of predict are read: 'csv-rows' (CSV rows are samples), 'series' (a CSV of time steps), 'file'. */
   inputLayout: 'csv-rows' | 'series' | 'file';
-  /** Reading options (sample rate of array audio, channels of CSV series rows). */
-  read: { sampleRate?: number; channels?: number };
+  /** Reading options (sample rate of array audio, channels of CSV series rows, frames sampled per video clip). */
+  read: { sampleRate?: number; channels?: number; frames?: number };
   training: Recipe;
   /** The shared backbone when not the Meta-Transformer encoder (older run configs have none). */
   backbone?: BackboneSpec;

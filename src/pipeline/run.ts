@@ -512,6 +512,8 @@ export interface EmbedRunOptions {
   patchSize?: number;
   sampleRate?: number;
   channels?: number;
+  /** Video: frames sampled uniformly per clip (frame folders default 8; array clips default all; with `run`, the run's). */
+  frames?: number;
   tokenizerOptions?: Record<string, unknown>;
   batchSize?: number;
 }
@@ -521,22 +523,24 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
   const pool = o.pool ?? 'mean';
   if (!['cls', 'mean', 'none'].includes(pool)) throw new DataError(`--pool: must be cls, mean or none, got '${pool}'`);
   if (!o.inputs.length) throw new DataError('--input: give at least one input file');
+  if (o.frames !== undefined && (!Number.isInteger(o.frames) || o.frames < 1)) throw new DataError(`--frames must be a positive integer, got ${o.frames}`);
   let model: OmniModel, spec: ModalitySpec, raw: RawSample[];
   if (o.run) {
     const r = await loadRun(o.run);
     if (o.modality && o.modality !== r.config.modality) throw new DataError(`--modality ${o.modality} does not match the run's modality '${r.config.modality}'`);
     spec = modalitySpec(r.config.modality);
     model = r.model;
-    raw = await readInputs(r.config, spec, o.inputs);
+    // --frames overrides the run's sampling; the tokenizer's frame count still decides (validateSamples says so)
+    raw = await readInputs(o.frames !== undefined ? { ...r.config, read: { ...r.config.read, frames: o.frames } } : r.config, spec, o.inputs);
   } else {
     if (!o.modality) throw new DataError('--modality: required unless --run is given');
     spec = modalitySpec(o.modality);
     if (spec.name === 'tabular') throw new DataError('--modality tabular: embedding needs a fitted column schema; pass --run DIR of a trained tabular run');
-    const read: ReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}) };
+    const read: ReadOptions = { ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.channels !== undefined ? { channels: o.channels } : {}), ...(o.frames !== undefined ? { frames: o.frames } : {}) };
     raw = [];
     for (const f of o.inputs) {
       if (!existsSync(f)) throw new DataError(`--input: '${f}' does not exist`);
-      raw.push({ input: await spec.readSample(f, read), name: f });
+      raw.push({ input: await readSampleAt(spec, f, read), name: f }); // video: a folder of frames or an array clip
     }
     checkShapes(spec, raw);
     const backbone = resolveBackbone(o.backbone, o.perceiver);
