@@ -3,8 +3,9 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomicSync } from '../io/atomic.js';
-import type { ExternalRef, TensorInit } from './onnx-proto.js';
-import { emitModel, plan } from './runtime.js';
+import { dynamicBatchGraph } from './dynamic-batch.js';
+import { encodeModel, type ExternalRef, type GraphInit, type TensorInit } from './onnx-proto.js';
+import { emitGraph, modelOf, plan, type Plan } from './runtime.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -32,6 +33,11 @@ export interface ExportOptions {
   maxInlineBytes?: number;
   /** With external data, initializers smaller than this stay in the model (default 1024 bytes, as onnx's Python helper). */
   externalMinBytes?: number;
+  /**
+   * Make the batch dimension symbolic ('batch'): `batch` is the batch size `inputs`/`outputs` were traced at,
+   * `other` the same computation traced at another batch size (both >= 2). See dynamic-batch.ts.
+   */
+  dynamicBatch?: { batch: number; other: { batch: number; inputs: Record<string, Tensor>; outputs: Record<string, Tensor> } };
 }
 
 export interface ExportResult {
@@ -55,10 +61,11 @@ function tempPath(path: string): string {
  * Serialize the graph from `inputs` to `outputs` as ONNX (opset 20) and report where its weights went. Trace
  * the model on example inputs whose shapes are the ones the exported model will accept (shapes are static).
  */
-export function exportOnnxModel(opts: ExportOptions): ExportResult {
+/** The traced computation from `inputs` to `outputs` as a plan and its names (inputs, outputs, `names`). */
+function planGraph(inputs: Record<string, Tensor>, outputs: Record<string, Tensor>, given: ReadonlyMap<Tensor, string> | undefined): { p: Plan; graph: GraphInit } {
   const feedSet = new Map<Tensor, string>();
-  for (const [n, t] of Object.entries(opts.inputs)) feedSet.set(t, n);
-  const outs = Object.entries(opts.outputs);
+  for (const [n, t] of Object.entries(inputs)) feedSet.set(t, n);
+  const outs = Object.entries(outputs);
   for (const [n, t] of outs) {
     if (t.isRealized) throw new Error(`exportOnnx: output '${n}' is already realized; export before awaiting values`);
   }
@@ -67,12 +74,23 @@ export function exportOnnxModel(opts: ExportOptions): ExportResult {
   const names = new Map<Tensor, string>(feedSet);
   for (const [n, t] of outs) names.set(t, n);
   const taken = new Set(names.values());
-  for (const [t, n] of opts.names ?? []) {
+  for (const [t, n] of given ?? []) {
     if (!p.local.has(t) || names.has(t)) continue;
     if (taken.has(n)) throw new Error(`exportOnnx: name '${n}' is used twice (graph inputs, outputs and initializers need distinct names)`);
     taken.add(n);
     names.set(t, n);
   }
+  return { p, graph: emitGraph(p, names) };
+}
+
+export function exportOnnxModel(opts: ExportOptions): ExportResult {
+  const { p, graph: traced } = planGraph(opts.inputs, opts.outputs, opts.names);
+  let graph = traced;
+  if (opts.dynamicBatch) {
+    const d = opts.dynamicBatch;
+    graph = dynamicBatchGraph(traced, planGraph(d.other.inputs, d.other.outputs, opts.names).graph, d.batch, d.other.batch);
+  }
+  const emit = (encode: Parameters<typeof encodeModel>[1] = {}): { bytes: Uint8Array } => ({ bytes: encodeModel(modelOf(graph), encode) });
 
   const total = p.baked.reduce((s, t) => s + t.value.byteLength, 0);
   const mode = opts.externalData ?? 'auto';
@@ -81,7 +99,7 @@ export function exportOnnxModel(opts: ExportOptions): ExportResult {
     throw new Error(`exportOnnx: ${mode === true ? 'external data needs' : `the initializers (${total} bytes) exceed the 2 GB protobuf limit; external data needs`} a 'path' to write the model and its .data file to`);
   }
   if (!external) {
-    const { bytes } = emitModel(p, names);
+    const { bytes } = emit();
     if (opts.path) writeFileAtomicSync(opts.path, bytes);
     return { bytes, externalData: null, inlineBytes: total, externalBytes: 0 };
   }
@@ -108,7 +126,7 @@ export function exportOnnxModel(opts: ExportOptions): ExportResult {
       externalBytes += t.raw.byteLength;
       return ref;
     };
-    const { bytes } = emitModel(p, names, { external: store });
+    const { bytes } = emit({ external: store });
     fsyncSync(fd);
     closeSync(fd);
     open = false;

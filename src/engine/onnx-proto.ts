@@ -73,7 +73,8 @@ export interface EncodeOptions {
   external?: (t: TensorInit) => ExternalRef | null;
 }
 export interface NodeInit { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, AttrValue | undefined>; domain?: string; name?: string }
-export interface ValueInit { name: string; dtype: OnnxTypeName; dims: readonly number[] }
+/** A graph input/output; a string dim is symbolic (dim_param, e.g. 'batch'). */
+export interface ValueInit { name: string; dtype: OnnxTypeName; dims: readonly (number | string)[] }
 export interface GraphInit { name: string; nodes: NodeInit[]; inputs: ValueInit[]; outputs: ValueInit[]; initializers: TensorInit[] }
 export interface ModelInit { graph: GraphInit; opsets: Record<string, number>; irVersion?: number; producer?: string }
 
@@ -111,7 +112,8 @@ function writeValueInfo(w: ProtoWriter, v: ValueInit): void {
   w.string(1, v.name);
   w.message(2, (tp) => tp.message(1, (tt) => {
     tt.int(1, OnnxDataType[v.dtype]);
-    tt.message(2, (sh) => { for (const d of v.dims) sh.message(1, (dim) => dim.int(1, d)); });
+    // TensorShapeProto.Dimension: dim_value = 1, dim_param = 2
+    tt.message(2, (sh) => { for (const d of v.dims) sh.message(1, (dim) => { if (typeof d === 'string') dim.string(2, d); else dim.int(1, d); }); });
   }));
 }
 

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { asBytes, onnxType, type AnyTypedArray } from './dtype.js';
-import { encodeModel, type AttrValue, type EncodeOptions, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
+import { encodeModel, type AttrValue, type EncodeOptions, type GraphInit, type ModelInit, type NodeInit, type TensorInit, type ValueInit } from './onnx-proto.js';
 import { opTable } from './ops/index.js';
 import type { Emitter } from './ops/types.js';
 import { Variable, type OpNode, type Tensor } from './tensor.js';
@@ -64,7 +64,7 @@ export function disposeSessions(): void {
 
 export function cachedSessionCount(): number { return cache.size; }
 
-interface Plan {
+export interface Plan {
   key: string;
   order: OpNode[];
   feeds: Tensor[];
@@ -204,6 +204,18 @@ class GraphEmitter implements Emitter {
 
 /** Serialize a plan as an ONNX model; `names` overrides the tensor names of graph inputs and outputs. */
 export function emitModel(p: Plan, names: Map<Tensor, string> = new Map(), encode: EncodeOptions = {}): { bytes: Uint8Array; feedNames: string[]; outputNames: string[] } {
+  const graph = emitGraph(p, names);
+  const bytes = encodeModel(modelOf(graph), encode);
+  return { bytes, feedNames: graph.inputs.map((v) => v.name), outputNames: graph.outputs.map((v) => v.name) };
+}
+
+/** The ModelProto fields around a graph: this engine's opsets. */
+export function modelOf(graph: GraphInit): ModelInit {
+  return { graph, opsets: { '': OPSET, 'com.microsoft': 1 } };
+}
+
+/** A plan as an ONNX graph (nodes, inputs, outputs, initializers), before serialization. */
+export function emitGraph(p: Plan, names: Map<Tensor, string> = new Map()): GraphInit {
   const e = new GraphEmitter();
   const name = (t: Tensor): string => names.get(t) ?? `t${p.local.get(t)}`;
   const inputs: ValueInit[] = p.feeds.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
@@ -213,8 +225,7 @@ export function emitModel(p: Plan, names: Map<Tensor, string> = new Map(), encod
     def.emit(e, node.inputs.map(name), node.outputs.map(name), node.attrs, node.inputs);
   }
   const outputs: ValueInit[] = p.outputs.map((t) => ({ name: name(t), dtype: onnxType[t.dtype], dims: t.shape }));
-  const bytes = encodeModel({ graph: { name: 'omniformer', nodes: e.nodes, inputs, outputs, initializers: e.inits }, opsets: { '': OPSET, 'com.microsoft': 1 } }, encode);
-  return { bytes, feedNames: inputs.map((v) => v.name), outputNames: outputs.map((v) => v.name) };
+  return { name: 'omniformer', nodes: e.nodes, inputs, outputs, initializers: e.inits };
 }
 
 async function compile(p: Plan): Promise<Compiled> {

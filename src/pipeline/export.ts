@@ -6,11 +6,13 @@
 //   classification  logits [B, K] float32 and probabilities [B, K] (softmax over the run's classes)
 //   regression      prediction [B, 1] float32 in the target's units (de-standardised inside the graph)
 //   forecasting     forecast [B, predLen, C] float32 in the series' units (C = the run's target channels)
-// Its inputs are the prepared tensors, named by modality (see PREPARED_INPUTS and the sidecar); shapes are
-// static (the tracer bakes them into Reshape/Expand nodes), so the batch size B is fixed at export
-// (--batch-size, default 1): pad the last batch by repeating a sample and drop those rows.
+// Its inputs are the prepared tensors, named by modality (see PREPARED_INPUTS and the sidecar). The tracer bakes
+// shapes into Reshape/Expand nodes, so by default the batch size B is fixed at export (--batch-size, default 1:
+// pad the last batch by repeating a sample and drop those rows). With `dynamicBatch` the model is traced at
+// batch 2 and 3 and the difference makes the batch dimension symbolic ('batch', src/engine/dynamic-batch.ts).
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { DynamicBatchError } from '../engine/dynamic-batch.js';
 import { exportOnnxModel } from '../engine/export.js';
 import { Generator } from '../engine/functional/random.js';
 import { OPSET, plan, realize } from '../engine/runtime.js';
@@ -50,7 +52,8 @@ const INPUT_DOCS: Record<string, string> = {
   tokenType: 'int64 [B, T]: 1 node token, 0 edge or padding token',
 };
 
-export interface TensorSpec { name: string; dtype: DType; shape: number[]; description?: string }
+/** A graph input or output; 'batch' in `shape` is the symbolic batch dimension of a dynamic-batch export. */
+export interface TensorSpec { name: string; dtype: DType; shape: (number | string)[]; description?: string }
 
 /** A prepared input tensor, ready for `new ort.Tensor(dtype, data, shape)`. */
 export interface PreparedTensor { dtype: DType; shape: number[]; data: AnyTypedArray }
@@ -58,8 +61,10 @@ export interface PreparedTensor { dtype: DType; shape: number[]; data: AnyTypedA
 export interface ExportRunOptions {
   /** 'best' (best.safetensors) or 'last' (checkpoint.safetensors); default: best when present, else last. */
   weights?: 'best' | 'last';
-  /** The exported model's (static) batch size; default 1. */
+  /** The exported model's (static) batch size; default 1. Not with `dynamicBatch`. */
   batchSize?: number;
+  /** A symbolic batch dimension ('batch'): the model takes any batch size. */
+  dynamicBatch?: boolean;
   /** Always write the weights to OUT.onnx.data (external data); by default only when they exceed 2 GB. */
   externalData?: boolean;
   /**
@@ -84,7 +89,8 @@ export interface ExportSidecar {
   opset: number;
   modality: string;
   task: string;
-  batchSize: number;
+  /** The static batch size, or null when the batch dimension is symbolic ('batch' in the shapes). */
+  batchSize: number | null;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   /** Classification: class names in logit order. */
@@ -105,12 +111,13 @@ export interface ExportRunResult {
   externalData: string | null;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  batchSize: number;
+  /** null: dynamic batch. */
+  batchSize: number | null;
   weights: string;
   /** Bytes of the .onnx file and of the external data file (0 without). */
   modelBytes: number;
   dataBytes: number;
-  /** With `verify`: per output, max |file - engine| on the traced example. */
+  /** With `verify`: per output, max |file - engine| on the traced example (dynamic batch: at batch 2 and 3). */
   verified?: Record<string, number>;
 }
 
@@ -214,7 +221,9 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
   runFolder(runDir);
   const config = readConfig(runDir);
   const weights = weightsFile(runDir, opts.weights);
-  const B = opts.batchSize ?? 1;
+  const dynamic = opts.dynamicBatch ?? false;
+  if (dynamic && opts.batchSize !== undefined) throw new DataError('--batch-size and --dynamic-batch exclude each other (a dynamic-batch model takes any batch size)');
+  const B = dynamic ? 2 : opts.batchSize ?? 1;
   if (!Number.isInteger(B) || B < 1) throw new DataError(`--batch-size must be a positive integer, got ${B}`);
   if (!outPath) throw new DataError('--onnx: give the file to write (e.g. model.onnx)');
   checkWritable(outPath);
@@ -237,44 +246,55 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
       throw new DataError(`--example: the run's config.json does not fix ${what}, which the exported graph needs; pass --example FILE (one input file as predict --input takes it)`);
     }
   }
-  const prepared = prepareBatch(spec, model.tokenizer, padBatch([example], B));
-  const named = namedInputs(config.modality, prepared);
-
-  const head = model.head.forward(model.encoder.encode(model.tokenizer.forward(prepared as never)));
   const t = config.target;
-  const outputs: Record<string, Tensor> = {};
   const outDocs: Record<string, string> = {};
-  if (t.kind === 'classification') {
-    outputs.logits = head;
-    outputs.probabilities = head.softmax(-1);
-    outDocs.logits = `float32 [B, ${t.classes.length}]: class scores in the order of labels`;
-    outDocs.probabilities = `float32 [B, ${t.classes.length}]: softmax of the logits`;
-  } else if (t.kind === 'regression') {
-    outputs.prediction = head.mul(t.std).add(t.mean);
-    outDocs.prediction = `float32: the predicted ${t.name} in its own units (model output * ${t.std} + ${t.mean})`;
-  } else {
-    const ks = t.targetChannels.map((c) => t.channels.indexOf(c));
-    const std = constant(Float32Array.from(ks, (k) => t.std[k]!), [ks.length]);
-    const mean = constant(Float32Array.from(ks, (k) => t.mean[k]!), [ks.length]);
-    outputs.forecast = head.mul(std).add(mean);
-    outDocs.forecast = `float32 [B, ${t.predLen}, ${ks.length}]: the next ${t.predLen} steps of ${t.targetChannels.join(', ')} in their own units`;
-  }
-
-  // only the prepared tensors the graph reads become its inputs
-  const reach = plan(Object.values(outputs), () => false).local;
-  const used = named.filter(([, x]) => reach.has(x));
+  /** Trace the whole model at batch size b: the prepared inputs it reads and its named outputs. */
+  const trace = (b: number): { used: [string, Tensor][]; outputs: Record<string, Tensor> } => {
+    const prepared = prepareBatch(spec, model.tokenizer, padBatch([example], b));
+    const named = namedInputs(config.modality, prepared);
+    const head = model.head!.forward(model.encoder.encode(model.tokenizer.forward(prepared as never)));
+    const outputs: Record<string, Tensor> = {};
+    if (t.kind === 'classification') {
+      outputs.logits = head;
+      outputs.probabilities = head.softmax(-1);
+      outDocs.logits = `float32 [B, ${t.classes.length}]: class scores in the order of labels`;
+      outDocs.probabilities = `float32 [B, ${t.classes.length}]: softmax of the logits`;
+    } else if (t.kind === 'regression') {
+      outputs.prediction = head.mul(t.std).add(t.mean);
+      outDocs.prediction = `float32: the predicted ${t.name} in its own units (model output * ${t.std} + ${t.mean})`;
+    } else {
+      const ks = t.targetChannels.map((c) => t.channels.indexOf(c));
+      const std = constant(Float32Array.from(ks, (k) => t.std[k]!), [ks.length]);
+      const mean = constant(Float32Array.from(ks, (k) => t.mean[k]!), [ks.length]);
+      outputs.forecast = head.mul(std).add(mean);
+      outDocs.forecast = `float32 [B, ${t.predLen}, ${ks.length}]: the next ${t.predLen} steps of ${t.targetChannels.join(', ')} in their own units`;
+    }
+    // only the prepared tensors the graph reads become its inputs
+    const reach = plan(Object.values(outputs), () => false).local;
+    return { used: named.filter(([, x]) => reach.has(x)), outputs };
+  };
+  const { used, outputs } = trace(B);
+  const other = dynamic ? trace(3) : null;
   const paramNames = new Map<Tensor, string>();
   for (const [n, v] of model.stateDict()) paramNames.set(v, n);
-  const res = exportOnnxModel({
-    inputs: Object.fromEntries(used), outputs, path: outPath, names: paramNames,
-    externalData: opts.externalData ? true : 'auto', ...(opts.maxInlineBytes !== undefined ? { maxInlineBytes: opts.maxInlineBytes } : {}),
-  });
+  let res;
+  try {
+    res = exportOnnxModel({
+      inputs: Object.fromEntries(used), outputs, path: outPath, names: paramNames,
+      ...(other ? { dynamicBatch: { batch: B, other: { batch: 3, inputs: Object.fromEntries(other.used), outputs: other.outputs } } } : {}),
+      externalData: opts.externalData ? true : 'auto', ...(opts.maxInlineBytes !== undefined ? { maxInlineBytes: opts.maxInlineBytes } : {}),
+    });
+  } catch (e) {
+    if (e instanceof DynamicBatchError) throw new DataError(`--dynamic-batch: ${config.modality} ${config.task} run '${runDir}': ${e.message}`);
+    throw e;
+  }
+  const dims = (x: Tensor): (number | string)[] => (dynamic ? ['batch', ...x.shape.slice(1)] : [...x.shape]);
 
-  const inputs: TensorSpec[] = used.map(([n, x]) => ({ name: n, dtype: x.dtype, shape: [...x.shape], ...(INPUT_DOCS[n] ? { description: INPUT_DOCS[n] } : {}) }));
-  const outSpecs: TensorSpec[] = Object.entries(outputs).map(([n, x]) => ({ name: n, dtype: x.dtype, shape: [...x.shape], description: outDocs[n]! }));
+  const inputs: TensorSpec[] = used.map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x), ...(INPUT_DOCS[n] ? { description: INPUT_DOCS[n] } : {}) }));
+  const outSpecs: TensorSpec[] = Object.entries(outputs).map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x), description: outDocs[n]! }));
   const sidecar: ExportSidecar = {
     format: 'omniformer-onnx', version: 1, model: basename(outPath), externalData: res.externalData ? basename(res.externalData) : null, opset: OPSET,
-    modality: config.modality, task: config.task, batchSize: B, inputs, outputs: outSpecs,
+    modality: config.modality, task: config.task, batchSize: dynamic ? null : B, inputs, outputs: outSpecs,
     ...(t.kind === 'classification' ? { labels: t.classes } : {}),
     ...(t.kind === 'regression' ? { target: { name: t.name, mean: t.mean, std: t.std } } : {}),
     ...(t.kind === 'forecasting' ? { forecast: { channels: t.channels, targetChannels: t.targetChannels, mean: t.mean, std: t.std, seqLen: t.seqLen, predLen: t.predLen, dateColumn: t.dateColumn } } : {}),
@@ -285,10 +305,14 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
   // indented, with number arrays (shapes, statistics) kept on one line
   const text = JSON.stringify(sidecar, null, 2).replace(/\[\s+(-?[\d.e+-]+(?:,\s+-?[\d.e+-]+)*)\s+\]/g, (_, inner: string) => `[${inner.split(/,\s+/).join(', ')}]`);
   await writeFileAtomic(sidecarPath, new TextEncoder().encode(text + '\n'));
-  const verified = opts.verify ? await verifyFile(outPath, used, outputs) : undefined;
+  let verified: Record<string, number> | undefined;
+  if (opts.verify) {
+    verified = await verifyFile(outPath, used, outputs);
+    if (other) for (const [n, e] of Object.entries(await verifyFile(outPath, other.used, other.outputs))) verified[n] = Math.max(verified[n]!, e);
+  }
   model.dispose();
   return {
-    onnx: outPath, sidecar: sidecarPath, externalData: res.externalData, inputs, outputs: outSpecs, batchSize: B, weights,
+    onnx: outPath, sidecar: sidecarPath, externalData: res.externalData, inputs, outputs: outSpecs, batchSize: dynamic ? null : B, weights,
     modelBytes: res.bytes.byteLength, dataBytes: res.externalData ? statSync(res.externalData).size : 0, ...(verified ? { verified } : {}),
   };
 }
@@ -317,7 +341,7 @@ async function verifyFile(path: string, inputs: [string, Tensor][], outputs: Rec
 export interface PrepareRunInputsOptions {
   /** Samples per batch (default: all in one batch). The last batch is padded by repeating its last sample. */
   batchSize?: number;
-  /** An exported model (its sidecar OUT.onnx.json): take its batch size and feed only its inputs, checking their shapes. */
+  /** An exported model (its sidecar OUT.onnx.json): take its batch size (unless dynamic) and feed only its inputs, checking their shapes. */
   onnx?: string;
 }
 
@@ -372,8 +396,8 @@ export async function prepareRunInputs(runDir: string, inputs: readonly string[]
       named = sidecar.inputs.map((s) => {
         const x = got.get(s.name);
         if (!x) throw new DataError(`the exported model's input '${s.name}' is not produced by the ${config.modality} tokenizer`);
-        if (x.dtype !== s.dtype || x.shape.join() !== s.shape.join()) {
-          throw new DataError(`${chunk[0]!.name}: gives ${s.name} ${x.dtype} ${fmtShape(x.shape)}, but the exported model takes ${s.dtype} ${fmtShape(s.shape)} (inputs must have the shape it was exported with)`);
+        if (x.dtype !== s.dtype || x.shape.length !== s.shape.length || s.shape.some((d, j) => typeof d === 'number' && d !== x.shape[j])) {
+          throw new DataError(`${chunk[0]!.name}: gives ${s.name} ${x.dtype} ${fmtShape(x.shape)}, but the exported model takes ${s.dtype} [${s.shape.join(', ')}] (inputs must have the shape it was exported with)`);
         }
         return [s.name, x];
       });
