@@ -129,6 +129,7 @@ const trainOptions: OptionSpecs = {
   task: { type: 'string', description: 'classification | regression | forecasting', default: 'classification', valueName: 'TASK' },
   target: { type: 'string', description: 'target column / manifest field (forecasting: the one channel to predict)', valueName: 'NAME' },
   encoder: { type: 'string', description: 'shared encoder: tiny | small | base | large (seeded random init) or a weights FILE (.safetensors / .pth: a Meta-Transformer encoder, or the blocks of a timm ViT or an OpenAI / HF CLIP vision tower)', default: 'tiny', valueName: 'SIZE|FILE' },
+  heads: { type: 'number', description: 'attention heads of an --encoder FILE (default: its HF config.json\'s, else width / 64 as in every published model)', valueName: 'N' },
   unfreeze: { type: 'boolean', description: 'train the encoder too (default: frozen, the paper\'s "F" setting)' },
   ...backboneOptions,
   epochs: { type: 'number', description: 'epochs (default: the modality\'s recipe)', valueName: 'N' },
@@ -191,7 +192,7 @@ const train: Command = {
     const progress = progressMode(o);
     const { report } = await trainRun({
       modality: need(o, 'modality'), data: need(o, 'data'), out: need(o, 'out'), task, target: o.target as string | undefined,
-      encoder: o.encoder as string, unfreeze: Boolean(o.unfreeze), epochs: num(o, 'epochs'), batchSize: num(o, 'batch-size'), lr: num(o, 'lr'),
+      encoder: o.encoder as string, heads: num(o, 'heads'), unfreeze: Boolean(o.unfreeze), epochs: num(o, 'epochs'), batchSize: num(o, 'batch-size'), lr: num(o, 'lr'),
       weightDecay: num(o, 'weight-decay'), patience: num(o, 'patience'), seed: num(o, 'seed'), resume: Boolean(o.resume), val: num(o, 'val'), test: num(o, 'test'),
       patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), seqLen: aliased(o, 'seq-len', 'lookback'), predLen: aliased(o, 'pred-len', 'horizon'),
       dateColumn: o['date-column'] as string | undefined, freq: o.freq as string | undefined, tokenizerOptions: tokenizerOptions(o),
@@ -266,6 +267,7 @@ const embed: Command = {
     output: { type: 'string', description: '.npy file to write', valueName: 'OUT.npy' },
     pool: { type: 'string', description: 'cls (token 0) | mean (over tokens, padding excluded) | none (all tokens)', default: 'mean', valueName: 'MODE' },
     encoder: { type: 'string', description: 'tiny | small | base | large or an encoder FILE: Meta-Transformer, timm ViT or CLIP weights, .safetensors / .pth (ignored with --run)', default: 'tiny', valueName: 'SIZE|FILE' },
+    heads: { type: 'number', description: 'attention heads of an --encoder FILE (default: its HF config.json\'s, else width / 64 as in every published model)', valueName: 'N' },
     run: { type: 'string', description: 'use the trained tokenizer and encoder of a run folder instead of a seeded random tokenizer', valueName: 'DIR' },
     ...backboneOptions,
     seed: { type: 'number', description: 'seed of the random tokenizer (without --run)', default: 0, valueName: 'N' },
@@ -290,7 +292,7 @@ const embed: Command = {
     if (!o.run && !o.modality) throw new UsageError('missing required option --modality (or --run)');
     const r = await embedRun({
       inputs, output: need(o, 'output'), pool: o.pool as 'cls' | 'mean' | 'none', run: o.run as string | undefined, modality: o.modality as string | undefined,
-      encoder: o.encoder as string, seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), frames: num(o, 'frames'),
+      encoder: o.encoder as string, heads: num(o, 'heads'), seed: num(o, 'seed'), patchSize: num(o, 'patch-size'), sampleRate: num(o, 'sample-rate'), channels: num(o, 'channels'), frames: num(o, 'frames'),
       tokenizerOptions: jsonOption(o, 'tokenizer-options'), batchSize: num(o, 'batch-size'), ...perceiverArgs(o),
     });
     if (o.json) console.log(JSON.stringify(r));

@@ -140,7 +140,7 @@ function headsFor(width: number, override: number | undefined, what: string, sou
     return override;
   }
   // Every published ViT / CLIP tower has 64-wide heads (OpenAI's build_model uses the same rule).
-  if (width % 64) throw new CheckpointFormatError(`${what}${where(sourceName)}: cannot infer the head count of width ${width} (not a multiple of 64); pass the number of heads`);
+  if (width % 64) throw new CheckpointFormatError(`${what}${where(sourceName)}: cannot infer the head count of width ${width} (not a multiple of 64); pass the number of heads (--heads N)`);
   return width / 64;
 }
 

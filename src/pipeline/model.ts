@@ -89,11 +89,15 @@ export async function readEncoderFile(path: string, sizeHint?: string, opts: { h
 }
 
 /** `--encoder tiny|small|base|large|FILE` -> spec (and the file's tensors when a file). */
-export async function resolveEncoder(arg: string, unfrozen: boolean): Promise<{ spec: EncoderSpec; tensors: Map<string, StoredTensor> | null }> {
+export async function resolveEncoder(arg: string, unfrozen: boolean, opts: { heads?: number } = {}): Promise<{ spec: EncoderSpec; tensors: Map<string, StoredTensor> | null }> {
   const named = (META_ENCODER_CONFIGS as Record<string, MetaEncoderConfig>)[arg];
-  if (named) return { spec: { size: arg, file: null, config: { ...named }, unfrozen }, tensors: null };
+  if (named) {
+    if (opts.heads !== undefined && opts.heads !== named.numHeads) throw new DataError(`--heads ${opts.heads}: applies to an --encoder FILE; the ${arg} encoder has ${named.numHeads} heads`);
+    return { spec: { size: arg, file: null, config: { ...named }, unfrozen }, tensors: null };
+  }
   if (!/[./\\]/.test(arg)) throw new DataError(`--encoder: '${arg}' is neither a size (${Object.keys(META_ENCODER_CONFIGS).join(', ')}) nor a file path`);
-  const r = await readEncoderFile(arg);
+  if (opts.heads !== undefined && (!Number.isInteger(opts.heads) || opts.heads < 1)) throw new DataError(`--heads must be a positive integer, got ${opts.heads}`);
+  const r = await readEncoderFile(arg, undefined, opts);
   return { spec: { size: r.size, file: resolve(arg), config: r.config, unfrozen }, tensors: r.tensors };
 }
 
@@ -253,7 +257,7 @@ export async function buildModel(cfg: Pick<RunConfig, 'modality' | 'seed' | 'enc
   }
   const encoder = new MetaTransformerEncoder(cfg.encoder.config, { generator: g, frozen: true });
   if (cfg.encoder.file) {
-    const tensors = encoderTensors ?? (await readEncoderFile(cfg.encoder.file)).tensors;
+    const tensors = encoderTensors ?? (await readEncoderFile(cfg.encoder.file, undefined, { heads: cfg.encoder.config.numHeads })).tensors; // the heads as the run recorded them
     try { await loadEncoderWeights(encoder, tensors); } catch (e) { throw new DataError(`encoder file '${cfg.encoder.file}': ${(e as Error).message}`); }
   }
   if (cfg.encoder.unfrozen) encoder.unfreeze();

@@ -40,6 +40,8 @@ export interface TrainRunOptions {
   target?: string;
   /** 'tiny' | 'small' | 'base' | 'large' | path to a safetensors encoder (default 'tiny'). */
   encoder?: string;
+  /** Attention heads of an `encoder` file (default: its HF config.json's, else width / 64). */
+  heads?: number;
   unfreeze?: boolean;
   /** Shared backbone: 'meta-transformer' (default) or 'perceiver-io' (then `encoder`/`unfreeze` do not apply). */
   backbone?: string;
@@ -252,7 +254,7 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
     if (o.encoder !== undefined && o.encoder !== 'tiny') throw new DataError(`--encoder ${o.encoder}: applies to the meta-transformer backbone, not --backbone perceiver-io`);
     if (o.unfreeze) throw new DataError('--unfreeze: the perceiver-io backbone always trains (it has no pretrained frozen setting)');
   }
-  const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', o.unfreeze ?? false);
+  const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', o.unfreeze ?? false, { heads: o.heads });
   const ds = await loadDataset(o.data, {
     spec, task, target: o.target, read, seqLen: o.seqLen, predLen: o.predLen, dateColumn: o.dateColumn,
     ...(task === 'forecasting' ? { valFraction: o.val, testFraction: o.test } : {}),
@@ -505,6 +507,8 @@ export interface EmbedRunOptions {
   run?: string;
   modality?: string;
   encoder?: string;
+  /** Attention heads of an `encoder` file (default: its HF config.json's, else width / 64). */
+  heads?: number;
   /** Without --run: 'meta-transformer' (default) or 'perceiver-io' (seeded random Perceiver, `perceiver` options). */
   backbone?: string;
   perceiver?: Partial<PerceiverBackboneConfig>;
@@ -524,6 +528,7 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
   if (!['cls', 'mean', 'none'].includes(pool)) throw new DataError(`--pool: must be cls, mean or none, got '${pool}'`);
   if (!o.inputs.length) throw new DataError('--input: give at least one input file');
   if (o.frames !== undefined && (!Number.isInteger(o.frames) || o.frames < 1)) throw new DataError(`--frames must be a positive integer, got ${o.frames}`);
+  if (o.run && o.heads !== undefined) throw new DataError('--heads: a run\'s encoder is fixed by its config.json; drop --heads (or --run)');
   let model: OmniModel, spec: ModalitySpec, raw: RawSample[];
   if (o.run) {
     const r = await loadRun(o.run);
@@ -545,7 +550,7 @@ export async function embedRun(o: EmbedRunOptions): Promise<{ shape: number[]; o
     checkShapes(spec, raw);
     const backbone = resolveBackbone(o.backbone, o.perceiver);
     if (backbone && o.encoder !== undefined && o.encoder !== 'tiny') throw new DataError(`--encoder ${o.encoder}: applies to the meta-transformer backbone, not --backbone perceiver-io`);
-    const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', false);
+    const { spec: encoder, tensors } = await resolveEncoder(o.encoder ?? 'tiny', false, { heads: o.heads });
     const tokenizer = spec.tokenizerConfig(raw.map((s) => s.input), { dim: tokenWidth({ encoder, backbone }), patchSize: o.patchSize ?? (!backbone && encoder.size === 'large' ? 14 : 16), user: o.tokenizerOptions ?? {}, all: raw.map((s) => s.input) });
     ({ model } = await buildModel({ modality: spec.name, seed: o.seed ?? 0, encoder, tokenizer, head: null, ...(backbone ? { backbone } : {}) }, tensors));
   }
