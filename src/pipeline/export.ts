@@ -288,10 +288,12 @@ export async function exportRunOnnx(runDir: string, outPath: string, opts: Expor
     if (e instanceof DynamicBatchError) throw new DataError(`--dynamic-batch: ${config.modality} ${config.task} run '${runDir}': ${e.message}`);
     throw e;
   }
-  const dims = (x: Tensor): (number | string)[] => (dynamic ? ['batch', ...x.shape.slice(1)] : [...x.shape]);
+  // a dim that differs between the two traces is the symbolic batch (the graph rewrite checked it is)
+  const dims = (x: Tensor, y: Tensor | undefined): (number | string)[] => x.shape.map((d, j) => (y && y.shape[j] !== d ? (d === B ? 'batch' : `batch*${d / B}`) : d));
+  const otherInputs = new Map(other?.used ?? []);
 
-  const inputs: TensorSpec[] = used.map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x), ...(INPUT_DOCS[n] ? { description: INPUT_DOCS[n] } : {}) }));
-  const outSpecs: TensorSpec[] = Object.entries(outputs).map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x), description: outDocs[n]! }));
+  const inputs: TensorSpec[] = used.map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x, otherInputs.get(n)), ...(INPUT_DOCS[n] ? { description: INPUT_DOCS[n] } : {}) }));
+  const outSpecs: TensorSpec[] = Object.entries(outputs).map(([n, x]) => ({ name: n, dtype: x.dtype, shape: dims(x, other?.outputs[n]), description: outDocs[n]! }));
   const sidecar: ExportSidecar = {
     format: 'omniformer-onnx', version: 1, model: basename(outPath), externalData: res.externalData ? basename(res.externalData) : null, opset: OPSET,
     modality: config.modality, task: config.task, batchSize: dynamic ? null : B, inputs, outputs: outSpecs,
