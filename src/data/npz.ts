@@ -6,41 +6,24 @@
 // `npzDataset(path, { inputs, labels })` views arrays [N, ...] of an archive as a dataset of N samples
 // (sample i = a copy of row i; nothing else is allocated), for any modality.
 import { readFile } from 'node:fs/promises';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { decodeNpy, encodeNpy, type NpyArray, type NpyData } from '../io/npy.js';
+import { ZIP_TAIL_BYTES, ZipError, crc32, inflateEntry, localDataOffset, parseCentralDirectory, parseZip64End, parseZipTail, type ZipEntry } from '../io/zip.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { DataFormatError, checkIndex, type Dataset } from './dataset.js';
 
-const SIG_LOCAL = 0x04034b50;
-const SIG_CENTRAL = 0x02014b50;
-const SIG_EOCD = 0x06054b50;
-const SIG_EOCD64 = 0x06064b50;
-const SIG_EOCD64_LOCATOR = 0x07064b50;
+const SIG_LOCAL = 0x04034b50, SIG_CENTRAL = 0x02014b50, SIG_EOCD = 0x06054b50;
 
-let crcTable: Uint32Array | null = null;
-/** CRC-32 (IEEE 802.3, as ZIP and zlib). */
-export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
+// The ZIP structures are read by src/io/zip.ts (shared with the PyTorch checkpoint readers); this file adds the
+// .npz checks and names the archive in every error.
+export { crc32 } from '../io/zip.js';
+
+/** A ZipError from src/io/zip.ts as a DataFormatError naming the archive (and the member). */
+function zipCall<T>(source: string, f: () => T, member?: string): T {
+  try { return f(); } catch (e) {
+    if (e instanceof ZipError) throw new DataFormatError(source, undefined, (member ? `member '${member}': ` : '') + e.message);
+    throw e;
   }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export interface ZipEntry {
-  name: string;
-  /** 0 stored, 8 deflate. */
-  method: number;
-  crc: number;
-  compressedSize: number;
-  size: number;
-  localHeaderOffset: number;
 }
 
 /** The central directory of a ZIP archive held in memory. */
@@ -50,74 +33,28 @@ export function zipEntries(bytes: Uint8Array, source = '<zip>'): ZipEntry[] {
   if (bytes.length < 22) fail(`file is ${bytes.length} bytes, too short for a ZIP archive (truncated, or not an .npz file)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== SIG_LOCAL && view.getUint32(0, true) !== SIG_EOCD) fail('not a ZIP archive (no PK signature at the start; an .npz file is a ZIP of .npy files)');
-  // The end-of-central-directory record is the last 22 bytes plus a comment of up to 65,535 bytes.
-  let eocd = -1;
-  for (let p = bytes.length - 22; p >= Math.max(0, bytes.length - 22 - 0xffff); p--) {
-    if (view.getUint32(p, true) === SIG_EOCD && p + 22 + view.getUint16(p + 20, true) <= bytes.length) { eocd = p; break; }
-  }
-  if (eocd < 0) fail('no end-of-central-directory record (the archive is truncated or corrupt)');
-  let count = view.getUint16(eocd + 10, true);
-  let cdSize = view.getUint32(eocd + 12, true);
-  let cdOffset = view.getUint32(eocd + 16, true);
-  if ((count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) && eocd >= 20 && view.getUint32(eocd - 20, true) === SIG_EOCD64_LOCATOR) {
-    const off64 = Number(view.getBigUint64(eocd - 20 + 8, true));
-    if (off64 + 56 > bytes.length || view.getUint32(off64, true) !== SIG_EOCD64) fail('broken ZIP64 end-of-central-directory record');
-    count = Number(view.getBigUint64(off64 + 32, true));
-    cdSize = Number(view.getBigUint64(off64 + 40, true));
-    cdOffset = Number(view.getBigUint64(off64 + 48, true));
-  }
-  if (cdOffset + cdSize > bytes.length) fail(`central directory (${cdSize} bytes at offset ${cdOffset}) runs past the end of the file (${bytes.length} bytes): truncated`);
-  const entries: ZipEntry[] = [];
-  let p = cdOffset;
-  const dec = new TextDecoder();
-  for (let k = 0; k < count; k++) {
-    if (p + 46 > bytes.length || view.getUint32(p, true) !== SIG_CENTRAL) fail(`central directory entry ${k} is corrupt`);
-    const flags = view.getUint16(p + 8, true);
-    const method = view.getUint16(p + 10, true);
-    const crc = view.getUint32(p + 16, true);
-    let compressedSize = view.getUint32(p + 20, true);
-    let size = view.getUint32(p + 24, true);
-    const nameLen = view.getUint16(p + 28, true), extraLen = view.getUint16(p + 30, true), commentLen = view.getUint16(p + 32, true);
-    let localHeaderOffset = view.getUint32(p + 42, true);
-    if (p + 46 + nameLen + extraLen > bytes.length) fail(`central directory entry ${k} is truncated`);
-    const name = dec.decode(bytes.subarray(p + 46, p + 46 + nameLen));
-    if (flags & 1) fail(`member '${name}' is encrypted`);
-    // ZIP64 extended information: the 64-bit values of the fields that are 0xffffffff, in this order.
-    let e = p + 46 + nameLen;
-    const end = e + extraLen;
-    while (e + 4 <= end) {
-      const id = view.getUint16(e, true), len = view.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let q = e + 4;
-        const take = (): number => { const v = Number(view.getBigUint64(q, true)); q += 8; return v; };
-        if (size === 0xffffffff) size = take();
-        if (compressedSize === 0xffffffff) compressedSize = take();
-        if (localHeaderOffset === 0xffffffff) localHeaderOffset = take();
-      }
-      e += 4 + len;
-    }
-    entries.push({ name, method, crc, compressedSize, size, localHeaderOffset });
-    p += 46 + nameLen + extraLen + commentLen;
-  }
-  return entries;
+  return zipCall(source, () => {
+    let dir = parseZipTail(bytes.subarray(Math.max(0, bytes.length - ZIP_TAIL_BYTES)), bytes.length);
+    if ('eocd64Offset' in dir) dir = parseZip64End(bytes.subarray(dir.eocd64Offset, dir.eocd64Offset + 56));
+    if (dir.cdOffset + dir.cdSize > bytes.length) fail(`central directory (${dir.cdSize} bytes at offset ${dir.cdOffset}) runs past the end of the file (${bytes.length} bytes): truncated`);
+    return parseCentralDirectory(bytes.subarray(dir.cdOffset, dir.cdOffset + dir.cdSize), dir.entries);
+  });
 }
 
 /** The uncompressed bytes of one member (CRC checked). */
 export function zipMember(bytes: Uint8Array, entry: ZipEntry, source = '<zip>'): Uint8Array {
   const fail = (what: string): never => { throw new DataFormatError(source, undefined, `member '${entry.name}': ${what}`); };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const h = entry.localHeaderOffset;
-  if (h + 30 > bytes.length || view.getUint32(h, true) !== SIG_LOCAL) fail('local header is missing or corrupt');
-  const start = h + 30 + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
+  const start = zipCall(source, () => localDataOffset(bytes.subarray(entry.localHeaderOffset, entry.localHeaderOffset + 30), entry));
   if (start + entry.compressedSize > bytes.length) fail(`data (${entry.compressedSize} bytes) runs past the end of the file: truncated`);
-  const raw = bytes.subarray(start, start + entry.compressedSize);
   let out: Uint8Array;
-  if (entry.method === 0) out = raw;
-  else if (entry.method === 8) {
-    try { out = inflateRawSync(raw); } catch (e) { return fail(`deflate data is corrupt (${(e as Error).message})`); }
-  } else return fail(`unsupported compression method ${entry.method} (only stored (0) and deflate (8), as np.savez / np.savez_compressed write)`);
+  try {
+    out = zipCall(source, () => inflateEntry(entry, bytes.subarray(start, start + entry.compressedSize)));
+  } catch (e) {
+    if (e instanceof DataFormatError) throw e;
+    return fail(`deflate data is corrupt (${(e as Error).message})`);
+  }
   if (out.length !== entry.size) fail(`uncompressed size is ${out.length} bytes, the directory says ${entry.size}`);
-  if (crc32(out) !== entry.crc) fail('CRC-32 mismatch (the archive is corrupt)');
+  if (crc32(out) !== entry.crc32) fail('CRC-32 mismatch (the archive is corrupt)');
   return out;
 }
 

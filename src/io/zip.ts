@@ -48,7 +48,7 @@ export function parseZipTail(tail: Uint8Array, fileSize: number): { cdOffset: nu
     if (cdOffset + cdSize > base + i) throw new ZipError(`central directory [${cdOffset}, ${cdOffset + cdSize}) overlaps the end record at byte ${base + i}`);
     return { cdOffset, cdSize, entries };
   }
-  throw new ZipError('no end-of-central-directory record: not a ZIP archive, or truncated');
+  throw new ZipError('no end-of-central-directory record (the archive is truncated or corrupt)');
 }
 
 /** Parse the 56-byte ZIP64 end-of-central-directory record. */
@@ -66,13 +66,14 @@ export function parseCentralDirectory(cd: Uint8Array, expected: number): ZipEntr
   let p = 0;
   const dec = new TextDecoder('utf-8');
   while (p + 46 <= cd.length && dv.getUint32(p, true) === SIG_CENTRAL) {
-    const method = dv.getUint16(p + 10, true);
+    const flags = dv.getUint16(p + 8, true), method = dv.getUint16(p + 10, true);
     const crc32 = dv.getUint32(p + 16, true);
     let compressedSize = dv.getUint32(p + 20, true), size = dv.getUint32(p + 24, true);
     const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true), commentLen = dv.getUint16(p + 32, true);
     let localHeaderOffset = dv.getUint32(p + 42, true);
     if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw new ZipError(`central directory record ${out.length} is truncated`);
     const name = dec.decode(cd.subarray(p + 46, p + 46 + nameLen));
+    if (flags & 1) throw new ZipError(`entry '${name}' is encrypted`);
     let e = p + 46 + nameLen;
     const eEnd = e + extraLen;
     while (e + 4 <= eEnd) {
